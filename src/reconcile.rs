@@ -1,0 +1,1 @@
+//! Reconcile: debounce -> snapshot -> translate -> commit -> metrics.
