@@ -142,6 +142,9 @@ pub enum Match {
         family: Family,
         set: String,
     },
+    /// `ip saddr 198.18.0.1` / `ip6 daddr fd00:198:18::1`: the address equals
+    /// this one (of the family of `addr`).
+    AddrEq { field: AddrField, addr: IpAddr },
     /// `meta l4proto tcp`.
     L4Proto(Proto),
     /// `th dport 80` when `lo == hi`, else `th dport >= lo th dport <= hi`.
