@@ -24,6 +24,7 @@
 pub mod agent;
 pub mod apply;
 pub mod config;
+pub mod convert;
 pub mod informers;
 pub mod manifests;
 pub mod metrics;

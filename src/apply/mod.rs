@@ -8,6 +8,8 @@ use crate::model::RuleSet;
 /// What a successful commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitReport {
+    /// The ruleset equals the last one committed: nothing was sent.
+    pub skipped: bool,
     /// Netlink messages in the batch.
     pub messages: usize,
     /// Bytes of the batch.
@@ -33,6 +35,33 @@ pub struct ApplyError(pub String);
 pub trait Dataplane: Send {
     /// Replace our table with `rs`, atomically.
     fn commit(&mut self, rs: &RuleSet) -> Result<CommitReport, ApplyError>;
+}
+
+/// The kernel of the current network namespace. Remembers the last ruleset
+/// it committed and skips a commit of an identical one.
+#[derive(Debug, Default)]
+pub struct Kernel {
+    last: Option<RuleSet>,
+}
+
+impl Kernel {
+    pub fn new() -> Kernel {
+        Kernel::default()
+    }
+}
+
+impl Dataplane for Kernel {
+    fn commit(&mut self, rs: &RuleSet) -> Result<CommitReport, ApplyError> {
+        if self.last.as_ref() == Some(rs) {
+            return Ok(CommitReport {
+                skipped: true,
+                ..CommitReport::default()
+            });
+        }
+        let report = commit_once(rs)?;
+        self.last = Some(rs.clone());
+        Ok(report)
+    }
 }
 
 /// Commit `rs` in the current network namespace.
