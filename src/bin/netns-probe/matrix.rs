@@ -238,7 +238,7 @@ mod tests {
         assert!(!text.contains("tcp/80"), "{text}");
         let row = text
             .lines()
-            .find(|l| l.trim_start().starts_with("x/a"))
+            .find(|l| l.trim_start().starts_with("x/a") && l.contains('+'))
             .unwrap();
         assert_eq!(
             row.split_whitespace().collect::<Vec<_>>(),

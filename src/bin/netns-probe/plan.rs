@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn addresses_outside_the_test_ranges_are_refused() {
         let objs = parse_objects(
-            "kind: Pod\nmetadata: {namespace: x, name: a}\nspec: {nodeName: n}\n\
+            "kind: Pod\nmetadata: {namespace: x, name: a}\nspec: {nodeName: node-9}\n\
              status: {podIPs: [{ip: 10.0.0.1}]}\n",
         )
         .unwrap();
