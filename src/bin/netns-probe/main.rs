@@ -7,11 +7,15 @@
 //! Must not: create or delete namespaces or links (the script owns the
 //! topology and its cleanup), or send traffic outside them.
 
+mod agents;
+mod cases;
+mod expect;
 mod matrix;
 mod model;
 mod netns;
 mod plan;
 mod probe;
+mod run;
 mod serve;
 
 use std::path::PathBuf;
@@ -72,6 +76,8 @@ enum Cmd {
     },
     /// Measure and print the reachability matrix once.
     Matrix(ClusterArg),
+    /// Run case files against the agent in the base-model cluster.
+    Run(run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,6 +101,11 @@ fn real_main() -> Result<std::process::ExitCode> {
             let cells = matrix::all_cells(&topo);
             let actual = probe::Prober::new(&topo, &c.prefix).measure(&cells)?;
             print!("{}", matrix::truth_tables(&topo, &actual, &actual, false));
+        }
+        Cmd::Run(args) => {
+            if !run::run(args)? {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

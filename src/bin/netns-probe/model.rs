@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 pub const PODS: [&str; 3] = ["a", "b", "c"];
-pub const NODES: [&str; 2] = ["node-1", "node-2"];
 
 /// Namespaces then pods, as Kubernetes objects.
 pub fn base_objects() -> Vec<Value> {
@@ -73,7 +72,7 @@ mod tests {
     fn the_base_model_spreads_every_namespace_over_both_nodes() {
         let t = Topology::from_objects(&base_objects()).unwrap();
         assert_eq!(t.endpoints.len(), 9);
-        assert_eq!(t.nodes, NODES.map(String::from).to_vec());
+        assert_eq!(t.nodes, ["node-1", "node-2"]);
         for ns in NAMESPACES {
             let nodes: std::collections::BTreeSet<_> = t
                 .endpoints
