@@ -123,6 +123,16 @@ fn a_multi_document_yaml_file_loads_namespaces_pods_and_policies() {
 }
 
 #[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_accepted() {
+    let text = "\u{feff}apiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: a}\r\n---\r\napiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: b}\r\n";
+    let (_dir, result) = load_one("windows.yaml", text);
+    assert_eq!(names(&result.unwrap()).0, vec!["a", "b"]);
+    let json = "\u{feff}{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"c\"}}";
+    let (_dir, result) = load_one("bom.json", json);
+    assert_eq!(names(&result.unwrap()).0, vec!["c"]);
+}
+
+#[test]
 fn json_files_hold_one_object_or_several() {
     let one = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}"#;
     let several = r#"
@@ -344,13 +354,35 @@ fn a_container_port_out_of_range_names_the_field() {
 
 #[test]
 fn a_document_without_kind_is_an_error() {
-    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nmetadata: {name: y}\n";
-    error_of("bad.yaml", text, &["document 2 (line 4)", "kind: missing"]);
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nmetadata: {name: yy}\n";
+    error_of(
+        "bad.yaml",
+        text,
+        &["document 2 (line 4)", "object \"yy\": kind: missing"],
+    );
     let text = r#"{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": "y"}}]}"#;
     error_of(
         "bad.json",
         text,
         &["document 1", "items[0]", "kind: missing"],
+    );
+}
+
+/// YAML 1.1 reads an unquoted `on` as a boolean, as kubectl does; a label
+/// value must be a string, so this is an error naming the label.
+#[test]
+fn an_unquoted_yaml_boolean_where_a_string_belongs_names_the_field() {
+    let text =
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  labels: {monitoring: on}\n";
+    error_of(
+        "bad.yaml",
+        text,
+        &[
+            "document 1",
+            "Namespace x",
+            "metadata.labels.monitoring",
+            "boolean",
+        ],
     );
 }
 
