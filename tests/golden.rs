@@ -32,7 +32,11 @@ fn clusters() -> Vec<(String, PathBuf)> {
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .map(|p| {
-            let stem = p.file_stem().expect("file name").to_string_lossy().into_owned();
+            let stem = p
+                .file_stem()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             (stem, p)
         })
         .collect();
@@ -119,7 +123,11 @@ fn no_golden_is_orphaned() {
         return; // no goldens yet: the test above says what to do
     };
     for entry in entries {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         assert!(
             expected.contains(&name),
             "tests/golden/{name} matches no fixture and node; delete it"
@@ -150,8 +158,8 @@ impl Shuffler {
 /// as a JSON stream.
 fn shuffled_json(path: &Path, rng: &mut Shuffler) -> String {
     let text = std::fs::read_to_string(path).expect("read fixture");
-    let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     docs.retain(|d| !d.is_null());
     for doc in &mut docs {
         if let Some(items) = doc.get_mut("items").and_then(|i| i.as_array_mut()) {
