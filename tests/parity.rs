@@ -111,27 +111,38 @@ fn every_fixture_commits_like_its_rendered_script_on_every_node() {
     assert!(checked > 0, "no fixture checked");
 }
 
+/// Run `check` on `CASES` values of `strategy`, all inside one throwaway
+/// netns (each case deletes what it made).
+fn property<S>(strategy: fn() -> S, check: fn(S::Value) -> Result<(), String>)
+where
+    S: Strategy + 'static,
+    S::Value: std::fmt::Debug,
+{
+    common::in_netns(move || {
+        let strategy = strategy();
+        let mut runner = TestRunner::new(Config {
+            cases: CASES,
+            max_shrink_iters: 100,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |v| check(v).map_err(TestCaseError::fail))
+            .unwrap();
+    });
+}
+
 #[test]
 fn random_clusters_commit_like_their_rendered_script() {
     if skip("random_clusters_commit_like_their_rendered_script") {
         return;
     }
-    common::in_netns(|| {
-        let mut runner = TestRunner::new(Config {
-            cases: CASES,
-            max_shrink_iters: 50,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        runner
-            .run(&common::gen::cluster(), |snap| {
-                for node in common::gen::NODES {
-                    let rs = translate::translate(&snap, node, TABLE).ruleset;
-                    compare_here(&rs).map_err(|e| TestCaseError::fail(format!("{node}: {e}")))?;
-                }
-                Ok(())
-            })
-            .unwrap();
+    property(common::gen::cluster, |snap| {
+        for node in common::gen::NODES {
+            let rs = translate::translate(&snap, node, TABLE).ruleset;
+            compare_here(&rs).map_err(|e| format!("{node}: {e}"))?;
+        }
+        Ok(())
     });
 }
 
@@ -140,20 +151,7 @@ fn random_rulesets_commit_like_their_rendered_script() {
     if skip("random_rulesets_commit_like_their_rendered_script") {
         return;
     }
-    common::in_netns(|| {
-        let mut runner = TestRunner::new(Config {
-            cases: CASES,
-            max_shrink_iters: 100,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        runner
-            .run(&ruleset(), |rs| {
-                compare_here(&rs).map_err(TestCaseError::fail)?;
-                Ok(())
-            })
-            .unwrap();
-    });
+    property(ruleset, |rs| compare_here(&rs));
 }
 
 // ---- random rulesets -------------------------------------------------------
