@@ -24,6 +24,19 @@ fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
     }
 }
 
+/// The base chain `forward` (filter, priority 0, policy accept).
+fn forward_chain(rules: Vec<Rule>) -> Chain {
+    Chain {
+        base: Some(BaseChain {
+            hook: Hook::Forward,
+            priority: 0,
+            policy: ChainPolicy::Accept,
+        }),
+        rules,
+        comment: String::new(),
+    }
+}
+
 /// A small ruleset with every kind of object and match.
 fn sample(table: &str) -> RuleSet {
     let mut rs = RuleSet::new(table);
@@ -78,33 +91,25 @@ fn sample(table: &str) -> RuleSet {
     };
     rs.chains.insert(
         "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: 0,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: vec![
-                rule(
-                    vec![Match::CtState(
-                        CtStates::ESTABLISHED.union(CtStates::RELATED),
-                    )],
-                    Verdict::Accept,
-                    "replies",
-                ),
-                rule(
-                    vec![
-                        Match::L4Proto(Proto::Icmpv6),
-                        Match::Icmpv6Type { lo: 133, hi: 137 },
-                    ],
-                    Verdict::Accept,
-                    "neighbour discovery",
-                ),
-                rule(vec![], vmap(Family::V4, "ingress-v4"), ""),
-                rule(vec![], vmap(Family::V6, "ingress-v6"), ""),
-            ],
-            comment: String::new(),
-        },
+        forward_chain(vec![
+            rule(
+                vec![Match::CtState(
+                    CtStates::ESTABLISHED.union(CtStates::RELATED),
+                )],
+                Verdict::Accept,
+                "replies",
+            ),
+            rule(
+                vec![
+                    Match::L4Proto(Proto::Icmpv6),
+                    Match::Icmpv6Type { lo: 133, hi: 137 },
+                ],
+                Verdict::Accept,
+                "neighbour discovery",
+            ),
+            rule(vec![], vmap(Family::V4, "ingress-v4"), ""),
+            rule(vec![], vmap(Family::V6, "ingress-v6"), ""),
+        ]),
     );
     rs.chains.insert(
         "pin-a".into(),
@@ -427,18 +432,7 @@ fn large(table: &str) -> RuleSet {
         );
     }
     forward.truncate(100); // 200 jumps would make 20,200 rules; keep it round
-    rs.chains.insert(
-        "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: 0,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: forward,
-            comment: String::new(),
-        },
-    );
+    rs.chains.insert("forward".into(), forward_chain(forward));
     rs.chains.get_mut("c199").unwrap().rules.truncate(0);
     rs
 }
