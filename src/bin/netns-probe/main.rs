@@ -100,7 +100,7 @@ fn real_main() -> Result<std::process::ExitCode> {
             let topo = c.topology()?;
             let cells = matrix::all_cells(&topo);
             let actual = probe::Prober::new(&topo, &c.prefix).measure(&cells)?;
-            print!("{}", matrix::truth_tables(&topo, &actual, &actual, false));
+            print!("{}", matrix::compact_table(&topo, &actual));
         }
         Cmd::Run(args) => {
             if !run::run(args)? {

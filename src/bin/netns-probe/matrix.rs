@@ -200,6 +200,77 @@ pub fn truth_tables(
     out
 }
 
+/// One compact table for people (the demo): rows from, columns to (numbered,
+/// with a legend); each cell has four marks for tcp/80, tcp/81, udp/80,
+/// udp/81: `+` allowed over IPv4 and IPv6, `4` or `6` over that family only,
+/// `.` blocked. Node-to-pod probes are summarised in one line.
+pub fn compact_table(topo: &Topology, actual: &Matrix) -> String {
+    let width = topo
+        .endpoints
+        .iter()
+        .map(|e| e.key.len())
+        .max()
+        .unwrap_or(3);
+    let mut out = String::from("  columns: ");
+    for (j, e) in topo.endpoints.iter().enumerate() {
+        let _ = write!(out, "{}{}={}", if j > 0 { ", " } else { "" }, j + 1, e.key);
+    }
+    out.push_str("\n  each cell: tcp/80 tcp/81 udp/80 udp/81; + both families, 4 or 6 that family only, . blocked\n");
+    let _ = write!(out, "  {:>width$} ", "");
+    for j in 0..topo.endpoints.len() {
+        let _ = write!(out, " {:>4}", j + 1);
+    }
+    out.push('\n');
+    let mark = |from: &Source, to: usize, proto: Proto, port: u16| {
+        let get = |family| {
+            actual.get(&Cell {
+                svc: Svc {
+                    proto,
+                    port,
+                    family,
+                },
+                from: from.clone(),
+                to,
+            }) == Some(&true)
+        };
+        match (get(Family::V4), get(Family::V6)) {
+            (true, true) => '+',
+            (true, false) => '4',
+            (false, true) => '6',
+            (false, false) => '.',
+        }
+    };
+    let services = [
+        (Proto::Tcp, 80),
+        (Proto::Tcp, 81),
+        (Proto::Udp, 80),
+        (Proto::Udp, 81),
+    ];
+    for (i, src) in topo.endpoints.iter().enumerate() {
+        let _ = write!(out, "  {:>width$} ", src.key);
+        for j in 0..topo.endpoints.len() {
+            let cell: String = services
+                .iter()
+                .map(|(p, port)| mark(&Source::Pod(i), j, *p, *port))
+                .collect();
+            let _ = write!(out, " {cell}");
+        }
+        out.push('\n');
+    }
+    let node_cells: Vec<&bool> = actual
+        .iter()
+        .filter(|(c, _)| matches!(c.from, Source::Node(_)))
+        .map(|(_, v)| v)
+        .collect();
+    let _ = writeln!(
+        out,
+        "  nodes to their own pods: {} of {} probes answered",
+        node_cells.iter().filter(|v| ***v).count(),
+        node_cells.len()
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +315,44 @@ mod tests {
             row.split_whitespace().collect::<Vec<_>>(),
             ["x/a", "+", "+", "+", "+", "B", "+", "+", "+", "+"]
         );
+    }
+
+    #[test]
+    fn the_compact_table_marks_a_family_only_cell() {
+        let t = topo();
+        let mut actual: Matrix = all_cells(&t).into_iter().map(|c| (c, false)).collect();
+        for family in [Family::V4, Family::V6] {
+            actual.insert(
+                Cell {
+                    svc: Svc {
+                        proto: Proto::Tcp,
+                        port: 80,
+                        family,
+                    },
+                    from: Source::Pod(1),
+                    to: 2,
+                },
+                true,
+            );
+        }
+        actual.insert(
+            Cell {
+                svc: Svc {
+                    proto: Proto::Udp,
+                    port: 81,
+                    family: Family::V6,
+                },
+                from: Source::Pod(1),
+                to: 2,
+            },
+            true,
+        );
+        let text = compact_table(&t, &actual);
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("x/b"))
+            .unwrap();
+        assert_eq!(row.split_whitespace().nth(3), Some("+..6"), "{text}");
+        assert!(text.contains("0 of 72 probes answered"), "{text}");
     }
 }
