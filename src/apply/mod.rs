@@ -79,3 +79,5 @@ pub fn cleanup(table: &str) -> Result<bool, ApplyError> {
         "the netlink apply stage is not built yet".into(),
     ))
 }
+
+pub mod fake;
