@@ -9,6 +9,8 @@
 
 use std::process::Command;
 
+pub mod gen;
+
 /// True when this process may create network namespaces.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
