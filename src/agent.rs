@@ -97,7 +97,9 @@ pub async fn run_with<D: Dataplane + 'static>(
             paths: config.manifests.clone(),
         };
         let reconciler = Reconciler::new(source, dataplane, &config, timing, metrics);
-        with_sink(reconciler, snapshots).run(trigger, shutdown).await;
+        with_sink(reconciler, snapshots)
+            .run(trigger, shutdown)
+            .await;
     } else {
         let client = informers::client(&config).await?;
         let informers = informers::start(client, trigger.clone());
@@ -114,9 +116,16 @@ pub async fn run_with<D: Dataplane + 'static>(
         }
         tracing::info!("stores synced");
         metrics.set_synced(true);
-        let reconciler =
-            Reconciler::new(informers.stores.clone(), dataplane, &config, timing, metrics);
-        with_sink(reconciler, snapshots).run(trigger, shutdown).await;
+        let reconciler = Reconciler::new(
+            informers.stores.clone(),
+            dataplane,
+            &config,
+            timing,
+            metrics,
+        );
+        with_sink(reconciler, snapshots)
+            .run(trigger, shutdown)
+            .await;
     }
     tracing::info!(table = %config.table, "shutting down; table inet {} stays in force", config.table);
     Ok(())

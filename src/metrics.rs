@@ -132,9 +132,17 @@ impl Metrics {
         let s = self.lock();
         let mut out = String::new();
         family(&mut out, "syncs_total", "counter", "Syncs by result.");
-        for r in [SyncResult::Committed, SyncResult::Skipped, SyncResult::Failed] {
+        for r in [
+            SyncResult::Committed,
+            SyncResult::Skipped,
+            SyncResult::Failed,
+        ] {
             let n = s.syncs.get(&r).copied().unwrap_or(0);
-            let _ = writeln!(out, "flock_netpol_syncs_total{{result=\"{}\"}} {n}", r.label());
+            let _ = writeln!(
+                out,
+                "flock_netpol_syncs_total{{result=\"{}\"}} {n}",
+                r.label()
+            );
         }
         family(
             &mut out,
@@ -155,15 +163,27 @@ impl Metrics {
             "flock_netpol_sync_duration_seconds_bucket{{le=\"+Inf\"}} {}",
             s.duration_count
         );
-        let _ = writeln!(out, "flock_netpol_sync_duration_seconds_sum {}", s.duration_sum);
-        let _ = writeln!(out, "flock_netpol_sync_duration_seconds_count {}", s.duration_count);
+        let _ = writeln!(
+            out,
+            "flock_netpol_sync_duration_seconds_sum {}",
+            s.duration_sum
+        );
+        let _ = writeln!(
+            out,
+            "flock_netpol_sync_duration_seconds_count {}",
+            s.duration_count
+        );
         let gauges: [(&str, &str, f64); 10] = [
             (
                 "last_successful_sync_timestamp_seconds",
                 "Unix time of the last successful sync (0: none yet).",
                 s.last_success.unwrap_or(0.0),
             ),
-            ("committed_rules", "Rules in the ruleset in force.", s.committed.rules as f64),
+            (
+                "committed_rules",
+                "Rules in the ruleset in force.",
+                s.committed.rules as f64,
+            ),
             (
                 "committed_sets",
                 "Sets and verdict maps in the ruleset in force.",
@@ -174,7 +194,11 @@ impl Metrics {
                 "Set and map elements in the ruleset in force.",
                 (s.committed.set_elements + s.committed.map_elements) as f64,
             ),
-            ("committed_bytes", "Bytes of the last committed batch.", s.committed_bytes as f64),
+            (
+                "committed_bytes",
+                "Bytes of the last committed batch.",
+                s.committed_bytes as f64,
+            ),
             (
                 "translation_warnings",
                 "Warnings of the last translation (objects kept fail-closed).",
@@ -263,7 +287,11 @@ async fn handle(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
             "not ready: stores not synced or last sync failed\n".to_string(),
         ),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
     };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -165,7 +165,9 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
         let (snapshot, mut warnings) = match self.source.snapshot() {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!("cannot build the snapshot, the previous ruleset stays in force: {e}");
+                tracing::error!(
+                    "cannot build the snapshot, the previous ruleset stays in force: {e}"
+                );
                 return Outcome::Failed(e);
             }
         };
@@ -190,7 +192,12 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
         outcome
     }
 
-    async fn commit_if_changed(&mut self, rs: RuleSet, reason: Reason, started: Instant) -> Outcome {
+    async fn commit_if_changed(
+        &mut self,
+        rs: RuleSet,
+        reason: Reason,
+        started: Instant,
+    ) -> Outcome {
         if reason != Reason::Resync && self.last.as_ref() == Some(&rs) {
             tracing::info!(?reason, "ruleset unchanged, commit skipped");
             return Outcome::Skipped;
@@ -214,7 +221,10 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 Outcome::Committed(report)
             }
             Err(e) => {
-                tracing::error!(?reason, "commit failed, the previous ruleset stays in force: {e}");
+                tracing::error!(
+                    ?reason,
+                    "commit failed, the previous ruleset stays in force: {e}"
+                );
                 Outcome::Failed(e.to_string())
             }
         }
@@ -257,7 +267,11 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 Outcome::Failed(_) => {
                     failures += 1;
                     let delay = self.timing.backoff(failures);
-                    tracing::info!(failures, retry_in_ms = delay.as_millis() as u64, "will retry");
+                    tracing::info!(
+                        failures,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "will retry"
+                    );
                     retry_at = Some(Instant::now() + delay);
                     reason = Reason::Retry;
                     continue;
@@ -285,11 +299,7 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
 
 /// Wait for the end of a burst: `debounce` without a new notification, or
 /// `max_delay` since the burst started. False when shutting down.
-async fn debounce(
-    trigger: &Notify,
-    timing: &Timing,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+async fn debounce(trigger: &Notify, timing: &Timing, shutdown: &mut watch::Receiver<bool>) -> bool {
     let start = Instant::now();
     let hard = start + timing.max_delay;
     let mut quiet = start + timing.debounce;

@@ -5,74 +5,21 @@
 //! objects converted independently) and the RuleSet committed to the fake
 //! dataplane (against `translate` of that expected snapshot).
 
+mod daemon_common;
 mod fake_apiserver;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use daemon_common::{config, Daemon, NODE, TABLE};
 use fake_apiserver::{namespace, pod, policy, FakeApiServer, Kind};
-use flock_netpol::agent::{self, AgentError, Context};
-use flock_netpol::apply::fake::Fake;
-use flock_netpol::config::{Config, LogFormat, Mode};
-use flock_netpol::metrics::Metrics;
 use flock_netpol::snapshot::Snapshot;
 use flock_netpol::{convert, translate};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
-const NODE: &str = "node-a";
-const TABLE: &str = "flock-netpol";
-/// Every wait in these tests is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Daemon {
-    fake: Fake,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), AgentError>>,
-    snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
-    _dir: tempfile::TempDir,
-}
-
-fn config(kubeconfig: std::path::PathBuf) -> Config {
-    Config {
-        mode: Mode::Daemon,
-        node: NODE.into(),
-        manifests: vec![],
-        table: TABLE.into(),
-        kubeconfig: Some(kubeconfig),
-        metrics_addr: None,
-        debounce: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        resync: None,
-        log_format: LogFormat::Text,
-    }
-}
-
-async fn start_daemon(server: &FakeApiServer, metrics: Arc<Metrics>, mut cfg: Config) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
+async fn start(server: &FakeApiServer, dir: &tempfile::TempDir) -> Daemon {
+    let mut cfg = config();
     cfg.kubeconfig = Some(server.kubeconfig(dir.path()));
-    let fake = Fake::new();
-    let (stop, shutdown) = watch::channel(false);
-    let (sink, snapshots) = watch::channel(None);
-    let ctx = Context {
-        dataplane: fake.clone(),
-        shutdown,
-        metrics,
-        snapshots: Some(sink),
-    };
-    let task = tokio::spawn(agent::run_with(cfg, ctx));
-    Daemon {
-        fake,
-        stop,
-        task,
-        snapshots,
-        _dir: dir,
-    }
-}
-
-async fn start(server: &FakeApiServer) -> Daemon {
-    let cfg = config(std::path::PathBuf::new());
-    start_daemon(server, Metrics::new(), cfg).await
+    Daemon::start(cfg)
 }
 
 /// The snapshot `objects` stand for, converted without the informers.
@@ -96,36 +43,13 @@ fn expected(objects: &[Value]) -> Snapshot {
     s
 }
 
-impl Daemon {
-    /// Wait until the daemon's latest sync saw exactly `objects`, then check
-    /// the ruleset in force is the translation of them.
-    async fn converges_to(&mut self, objects: &[Value]) {
-        let want = expected(objects);
-        let waited = tokio::time::timeout(
-            WAIT,
-            self.snapshots
-                .wait_for(|s| s.as_deref().is_some_and(|s| *s == want)),
-        )
-        .await
-        .is_ok();
-        if !waited {
-            panic!(
-                "the daemon did not converge within {WAIT:?}\nwant {want:#?}\nlast {:#?}",
-                self.snapshots.borrow()
-            );
-        }
-        let rs = translate::translate(&want, NODE, TABLE).ruleset;
-        assert_eq!(self.fake.last().as_ref(), Some(&rs), "ruleset in force");
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("the daemon stops")
-            .unwrap()
-            .expect("the daemon exits cleanly");
-    }
+/// Wait until the daemon's latest sync saw exactly `objects`, then check
+/// the ruleset in force is the translation of them.
+async fn converges_to(d: &mut Daemon, objects: &[Value]) {
+    let want = expected(objects);
+    d.synced(&want).await;
+    let rs = translate::translate(&want, NODE, TABLE).ruleset;
+    assert_eq!(d.fake.last().as_ref(), Some(&rs), "ruleset in force");
 }
 
 /// x (team a) holds a local pod `x/a` (app a) isolated by `x/allow`, which
@@ -185,14 +109,18 @@ async fn nothing_is_committed_before_every_store_synced_then_exactly_one_commit(
     let (objects, _) = cluster();
     let server = server_with(&objects).await;
     server.set_list_failing(Kind::NetworkPolicy, true);
-    let mut d = start(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
     // Pods and namespaces list fine; policies do not: no commit may happen
     // (a ruleset without the policy would open x/a).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(server.list_count(Kind::NetworkPolicy) >= 1, "policies were listed");
+    assert!(
+        server.list_count(Kind::NetworkPolicy) >= 1,
+        "policies were listed"
+    );
     assert_eq!(d.fake.attempts(), 0, "committed before every store synced");
     server.set_list_failing(Kind::NetworkPolicy, false);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     // Quiet cluster: nothing more (debounce 20 ms, max delay 200 ms).
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(d.fake.attempts(), 1, "exactly one commit after the sync");
@@ -203,31 +131,32 @@ async fn nothing_is_committed_before_every_store_synced_then_exactly_one_commit(
 async fn pod_add_delete_and_relabel_reach_the_ruleset() {
     let (mut objects, _) = cluster();
     let server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
 
     // A new peer pod (app=b) appears.
     let new_peer = pod("x", "b2", "node-b", "198.18.2.3", json!({"app": "b"}));
     server.apply(new_peer.clone());
     objects.push(new_peer);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     // A new local pod selected by the policy appears.
     let local = pod("x", "a2", NODE, "198.18.1.2", json!({"app": "a"}));
     server.apply(local.clone());
     objects.push(local);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     // The first peer is relabelled out of the selector.
     let relabelled = pod("x", "b", "node-b", "198.18.2.1", json!({"app": "z"}));
     server.apply(relabelled.clone());
     replace(&mut objects, relabelled);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     // The new local pod is deleted.
     server.delete(Kind::Pod, "x", "a2");
     remove(&mut objects, "Pod", "x", "a2");
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     d.stop().await;
 }
 
@@ -235,18 +164,19 @@ async fn pod_add_delete_and_relabel_reach_the_ruleset() {
 async fn a_namespace_relabel_moves_its_pods_in_and_out_of_peer_sets() {
     let (mut objects, _) = cluster();
     let server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
 
     let y_out = namespace("y", json!({"team": "c"}));
     server.apply(y_out.clone());
     replace(&mut objects, y_out);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     let x_in = namespace("x", json!({"team": "b"}));
     server.apply(x_in.clone());
     replace(&mut objects, x_in);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     d.stop().await;
 }
 
@@ -255,12 +185,13 @@ async fn policy_add_edit_and_delete_reach_the_ruleset() {
     let (mut objects, allow) = cluster();
     remove(&mut objects, "NetworkPolicy", "x", "allow");
     let server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
 
     server.apply(allow.clone());
     objects.push(allow);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     let edited = policy(
         "x",
@@ -272,7 +203,7 @@ async fn policy_add_edit_and_delete_reach_the_ruleset() {
     );
     server.apply(edited.clone());
     replace(&mut objects, edited);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     let deny_egress = policy(
         "x",
@@ -281,11 +212,11 @@ async fn policy_add_edit_and_delete_reach_the_ruleset() {
     );
     server.apply(deny_egress.clone());
     objects.push(deny_egress);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
 
     server.delete(Kind::NetworkPolicy, "x", "allow");
     remove(&mut objects, "NetworkPolicy", "x", "allow");
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     d.stop().await;
 }
 
@@ -293,8 +224,9 @@ async fn policy_add_edit_and_delete_reach_the_ruleset() {
 async fn a_server_restart_mid_watch_keeps_the_state_and_resumes() {
     let (mut objects, _) = cluster();
     let mut server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
     let commits = d.fake.commit_count();
     let pod_lists = server.list_count(Kind::Pod);
 
@@ -306,18 +238,26 @@ async fn a_server_restart_mid_watch_keeps_the_state_and_resumes() {
     server.apply(y.clone());
     replace(&mut objects, y);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(d.fake.commit_count(), commits, "nothing committed while down");
+    assert_eq!(
+        d.fake.commit_count(),
+        commits,
+        "nothing committed while down"
+    );
 
     server.restart().await;
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     // The watches resumed from their resourceVersion: no re-list needed.
-    assert_eq!(server.list_count(Kind::Pod), pod_lists, "resumed, not re-listed");
+    assert_eq!(
+        server.list_count(Kind::Pod),
+        pod_lists,
+        "resumed, not re-listed"
+    );
 
     // And they are live again.
     let p = pod("x", "b", "node-b", "198.18.2.9", json!({"app": "b"}));
     server.apply(p.clone());
     objects.push(p);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     d.stop().await;
 }
 
@@ -325,8 +265,9 @@ async fn a_server_restart_mid_watch_keeps_the_state_and_resumes() {
 async fn a_410_gone_forces_a_relist_that_sees_deletions_made_meanwhile() {
     let (mut objects, _) = cluster();
     let mut server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
     let lists = |s: &FakeApiServer| {
         [Kind::Pod, Kind::Namespace, Kind::NetworkPolicy].map(|k| s.list_count(k))
     };
@@ -342,12 +283,19 @@ async fn a_410_gone_forces_a_relist_that_sees_deletions_made_meanwhile() {
     remove(&mut objects, "Namespace", "", "y");
     server.compact();
     server.restart().await;
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     let after = lists(&server);
     for i in 0..3 {
-        assert!(after[i] > before[i], "kind {i} re-listed: {before:?} -> {after:?}");
+        assert!(
+            after[i] > before[i],
+            "kind {i} re-listed: {before:?} -> {after:?}"
+        );
     }
-    let gone = server.requests().iter().filter(|r| r.contains("watch=true")).count();
+    let gone = server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("watch=true"))
+        .count();
     assert!(gone > 3, "watches were attempted before the re-list");
 
     // A 410 on a live watch (ERROR event) also makes the watcher re-list.
@@ -356,7 +304,7 @@ async fn a_410_gone_forces_a_relist_that_sees_deletions_made_meanwhile() {
     let p = pod("x", "late", "node-b", "198.18.2.7", json!({"app": "b"}));
     server.apply(p.clone());
     objects.push(p);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     let after = lists(&server);
     assert!(after[0] > before[0], "pods re-listed after the ERROR 410");
     d.stop().await;
@@ -366,8 +314,9 @@ async fn a_410_gone_forces_a_relist_that_sees_deletions_made_meanwhile() {
 async fn bookmarks_are_accepted_and_change_nothing() {
     let (objects, _) = cluster();
     let server = server_with(&objects).await;
-    let mut d = start(&server).await;
-    d.converges_to(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
     let attempts = d.fake.attempts();
     server.bookmark();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -376,6 +325,20 @@ async fn bookmarks_are_accepted_and_change_nothing() {
     server.apply(p.clone());
     let mut objects = objects;
     objects.push(p);
-    d.converges_to(&objects).await;
+    converges_to(&mut d, &objects).await;
     d.stop().await;
+}
+
+#[tokio::test]
+async fn snapshot_once_lists_each_kind_once() {
+    let (objects, _) = cluster();
+    let server = server_with(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.kubeconfig = Some(server.kubeconfig(dir.path()));
+    let got = flock_netpol::informers::snapshot_once(&cfg).await.unwrap();
+    assert_eq!(got, expected(&objects));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "one list per kind: {requests:?}");
+    assert!(requests.iter().all(|r| !r.contains("watch=true")));
 }

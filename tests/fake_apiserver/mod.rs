@@ -329,7 +329,12 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         .filter_map(|kv| kv.split_once('='))
         .collect();
     let Some(kind) = Kind::from_path(path).filter(|_| method == "GET") else {
-        let _ = respond(&mut stream, "404 Not Found", &status_json(404, "NotFound", target)).await;
+        let _ = respond(
+            &mut stream,
+            "404 Not Found",
+            &status_json(404, "NotFound", target),
+        )
+        .await;
         return;
     };
     if params.get("watch") == Some(&"true") {
@@ -414,7 +419,11 @@ async fn watch(
     stream.write_all(head.as_bytes()).await?;
     if expired {
         let msg = format!("too old resource version: {from} ({rv_now})");
-        chunk(stream, &json!({"type": "ERROR", "object": status_json(410, "Expired", &msg)})).await?;
+        chunk(
+            stream,
+            &json!({"type": "ERROR", "object": status_json(410, "Expired", &msg)}),
+        )
+        .await?;
         return stream.write_all(b"0\r\n\r\n").await;
     }
     for event in backlog {
@@ -442,7 +451,11 @@ async fn watch(
             }
             Ok(Broadcast::Expire) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 let msg = "watch expired by the test";
-                chunk(stream, &json!({"type": "ERROR", "object": status_json(410, "Expired", msg)})).await?;
+                chunk(
+                    stream,
+                    &json!({"type": "ERROR", "object": status_json(410, "Expired", msg)}),
+                )
+                .await?;
                 return stream.write_all(b"0\r\n\r\n").await;
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
