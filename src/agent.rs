@@ -87,8 +87,10 @@ pub async fn run_with<D: Dataplane + 'static>(
     let timing = Timing::from_config(&config);
     if !config.manifests.is_empty() {
         tracing::info!(paths = ?config.manifests, "daemon mode on manifests; watching the files");
+        let baseline = files::fingerprint(&config.manifests);
         let _watcher = AbortOnDrop(tokio::spawn(files::watch(
             config.manifests.clone(),
+            baseline,
             trigger.clone(),
             files::POLL_INTERVAL,
         )));

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 
-use crate::apply::{ApplyError, CommitReport, Dataplane};
+use crate::apply::{CommitReport, Dataplane};
 use crate::config::Config;
 use crate::metrics::{Metrics, SyncResult};
 use crate::model::{RuleSet, Warning};
@@ -202,7 +202,12 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
             tracing::info!(?reason, "ruleset unchanged, commit skipped");
             return Outcome::Skipped;
         }
-        match self.commit(rs.clone()).await {
+        match self.commit(rs.clone(), reason == Reason::Resync).await {
+            Ok(report) if report.skipped => {
+                tracing::info!(?reason, "ruleset unchanged (dataplane), commit skipped");
+                self.last = Some(rs);
+                Outcome::Skipped
+            }
             Ok(report) => {
                 let stats = rs.stats();
                 let script_hash = names::short_hash(render::render(&rs).as_bytes(), 16);
@@ -225,18 +230,22 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                     ?reason,
                     "commit failed, the previous ruleset stays in force: {e}"
                 );
-                Outcome::Failed(e.to_string())
+                Outcome::Failed(e)
             }
         }
     }
 
     /// Commit on the blocking pool (netlink I/O blocks).
-    async fn commit(&mut self, rs: RuleSet) -> Result<CommitReport, ApplyError> {
+    /// `force` makes the dataplane send even a ruleset it remembers.
+    async fn commit(&mut self, rs: RuleSet, force: bool) -> Result<CommitReport, String> {
         let Some(mut dataplane) = self.dataplane.take() else {
-            return Err(ApplyError("dataplane lost by an earlier panic".into()));
+            return Err("dataplane lost by an earlier panic".into());
         };
         let joined = tokio::task::spawn_blocking(move || {
-            let result = dataplane.commit(&rs);
+            if force {
+                dataplane.forget();
+            }
+            let result = dataplane.commit(&rs).map_err(|e| e.to_string());
             (dataplane, result)
         })
         .await;
@@ -245,7 +254,7 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 self.dataplane = Some(dataplane);
                 result
             }
-            Err(e) => Err(ApplyError(format!("commit task panicked: {e}"))),
+            Err(e) => Err(format!("commit task panicked: {e}")),
         }
     }
 

@@ -97,9 +97,25 @@ async fn health_readiness_and_metrics_follow_the_daemon() {
     assert_eq!(sample(&text, "flock_netpol_pods"), Some(2.0));
     assert_eq!(sample(&text, "flock_netpol_namespaces"), Some(1.0));
     assert_eq!(sample(&text, "flock_netpol_policies"), Some(0.0));
+    // Every sync (the commit, and skipped ones after late notifications)
+    // lands in the histogram.
+    let syncs: f64 = ["committed", "skipped", "failed"]
+        .iter()
+        .map(|r| {
+            sample(
+                &text,
+                &format!("flock_netpol_syncs_total{{result=\"{r}\"}}"),
+            )
+            .unwrap()
+        })
+        .sum();
     assert_eq!(
         sample(&text, "flock_netpol_sync_duration_seconds_count"),
-        Some(1.0)
+        Some(syncs)
+    );
+    assert_eq!(
+        sample(&text, "flock_netpol_syncs_total{result=\"failed\"}"),
+        Some(0.0)
     );
     assert!(sample(&text, "flock_netpol_last_successful_sync_timestamp_seconds").unwrap() > 1e9);
     let rules = fake.last().unwrap().stats().rules as f64;

@@ -1,6 +1,10 @@
 //! A fake `Dataplane` that records every committed `RuleSet` in memory, for
 //! tests of the daemon (reconcile loop, informers) without a kernel.
 //!
+//! A commit encodes the batch (pure, as the kernel dataplane would) so the
+//! report carries real message and byte counts and an unencodable ruleset
+//! fails as it would for real.
+//!
 //! Must not: touch the kernel, or skip a commit on its own (skipping
 //! unchanged rulesets is the reconcile loop's job; the fake records what it
 //! is asked to commit). Clones share one record, so a test keeps a clone and
@@ -9,7 +13,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{ApplyError, CommitReport, Dataplane};
+use super::{batch, ApplyError, CommitReport, Dataplane, KernelError, FIRST_SEQ};
 use crate::model::RuleSet;
 
 /// Records commits; can be told to fail the next ones.
@@ -84,16 +88,23 @@ impl Dataplane for Fake {
     fn commit(&mut self, rs: &RuleSet) -> Result<CommitReport, ApplyError> {
         let mut inner = self.lock();
         inner.attempts += 1;
+        let encoded = batch::encode(rs)?;
         if inner.fail_next > 0 {
             inner.fail_next -= 1;
-            return Err(ApplyError("fake dataplane told to fail".into()));
+            return Err(ApplyError::Rejected {
+                errors: vec![KernelError {
+                    object: format!("table inet {}", rs.table),
+                    seq: FIRST_SEQ,
+                    errno: libc::EPERM,
+                    message: Some("fake dataplane told to fail".into()),
+                }],
+            });
         }
         inner.commits.push(rs.clone());
-        let stats = rs.stats();
         Ok(CommitReport {
-            skipped: false,
-            messages: 1 + stats.chains + stats.rules + stats.sets + stats.maps,
-            bytes: 0,
+            messages: encoded.objects.len(),
+            bytes: encoded.bytes.len(),
+            ..CommitReport::default()
         })
     }
 }

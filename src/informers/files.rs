@@ -81,22 +81,18 @@ fn add(path: &Path, depth: usize, out: &mut Vec<u8>) {
     out.push(0);
 }
 
-/// Poll `paths` forever; notify `trigger` whenever the fingerprint changes.
-pub async fn watch(paths: Vec<PathBuf>, trigger: Arc<Notify>, interval: Duration) {
-    let read = |paths: Vec<PathBuf>| async move {
-        tokio::task::spawn_blocking(move || (fingerprint(&paths), paths))
-            .await
-            .ok()
-    };
-    let Some((mut last, mut paths)) = read(paths).await else {
-        return;
-    };
+/// Poll `paths` forever; notify `trigger` whenever the fingerprint differs
+/// from the previous one, starting from `baseline` (taken by the caller
+/// before the first sync reads the files, so no change falls in between).
+pub async fn watch(paths: Vec<PathBuf>, baseline: u64, trigger: Arc<Notify>, interval: Duration) {
+    let paths = Arc::new(paths);
+    let mut last = baseline;
     loop {
         tokio::time::sleep(interval).await;
-        let Some((now, p)) = read(paths).await else {
+        let p = paths.clone();
+        let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&p)).await else {
             return;
         };
-        paths = p;
         if now != last {
             tracing::info!("manifests changed");
             last = now;
