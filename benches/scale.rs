@@ -58,11 +58,9 @@ fn stages(c: &mut Criterion) {
         g.sample_size(10);
         g.warm_up_time(Duration::from_millis(500));
         g.measurement_time(Duration::from_secs(if pods >= 50_000 { 6 } else { 2 }));
-        g.bench_with_input(
-            BenchmarkId::new("translate", policies),
-            &snap,
-            |b, snap| b.iter(|| translate::translate(black_box(snap), gen::LOCAL_NODE, TABLE)),
-        );
+        g.bench_with_input(BenchmarkId::new("translate", policies), &snap, |b, snap| {
+            b.iter(|| translate::translate(black_box(snap), gen::LOCAL_NODE, TABLE))
+        });
         g.bench_with_input(BenchmarkId::new("render", policies), &rs, |b, rs| {
             b.iter(|| render::render(black_box(rs)))
         });
@@ -80,14 +78,17 @@ fn sync(c: &mut Criterion) {
     g.sample_size(30);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(5));
-    g.bench_function("translate+render+encode/10k-pods-1k-policies-110-local", |b| {
-        b.iter(|| {
-            let rs = translate::translate(black_box(&snap), gen::LOCAL_NODE, TABLE).ruleset;
-            let script = render::render(&rs);
-            let enc = batch::encode(&rs).expect("encode");
-            (script.len(), enc.bytes.len())
-        })
-    });
+    g.bench_function(
+        "translate+render+encode/10k-pods-1k-policies-110-local",
+        |b| {
+            b.iter(|| {
+                let rs = translate::translate(black_box(&snap), gen::LOCAL_NODE, TABLE).ruleset;
+                let script = render::render(&rs);
+                let enc = batch::encode(&rs).expect("encode");
+                (script.len(), enc.bytes.len())
+            })
+        },
+    );
     g.bench_function("translate+encode/10k-pods-1k-policies-110-local", |b| {
         b.iter(|| {
             let rs = translate::translate(black_box(&snap), gen::LOCAL_NODE, TABLE).ruleset;

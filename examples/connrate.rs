@@ -19,7 +19,12 @@ use nix::sys::socket::{setsockopt, sockopt};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["serve", addr] => serve(addr.parse()?, None),
         ["serve", addr, secs] => serve(addr.parse()?, Some(Duration::from_secs(secs.parse()?))),
         ["client", addr, secs] => client(addr.parse()?, Duration::from_secs_f64(secs.parse()?)),
@@ -54,7 +59,14 @@ fn client(addr: SocketAddr, length: Duration) -> anyhow::Result<()> {
                     Err(_) => failed += 1,
                 }
                 // RST on close: no TIME_WAIT, the source port is free again.
-                setsockopt(&s, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 })?;
+                setsockopt(
+                    &s,
+                    sockopt::Linger,
+                    &libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                )?;
             }
             Err(_) => failed += 1,
         }

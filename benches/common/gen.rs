@@ -130,9 +130,7 @@ pub fn generate(p: &Params) -> Cluster {
         })
         .collect();
     let pods = (0..p.pods).map(|i| pod(p, i, &mut rng)).collect();
-    let policies = (0..p.policies)
-        .map(|j| policy(j, nss, &mut rng))
-        .collect();
+    let policies = (0..p.policies).map(|j| policy(j, nss, &mut rng)).collect();
     Cluster {
         namespaces,
         pods,
