@@ -78,7 +78,12 @@ fn describe_pod(p: &Pod) -> String {
         p.labels,
         p.ports
             .iter()
-            .map(|c| format!("{}:{}/{}", c.name.as_deref().unwrap_or("-"), c.port, c.protocol))
+            .map(|c| format!(
+                "{}:{}/{}",
+                c.name.as_deref().unwrap_or("-"),
+                c.port,
+                c.protocol
+            ))
             .collect::<Vec<_>>()
     )
 }
@@ -103,7 +108,11 @@ fn describe(snap: &Snapshot) -> String {
 /// What the rulesets say about `conn`: `None` when no table of ours sees it
 /// (or it is traffic this design leaves unfiltered), else the decision and
 /// an explanation per node crossed.
-fn dataplane(snap: &Snapshot, rulesets: &[RuleSet], conn: &Conn) -> Result<Option<(bool, String)>, String> {
+fn dataplane(
+    snap: &Snapshot,
+    rulesets: &[RuleSet],
+    conn: &Conn,
+) -> Result<Option<(bool, String)>, String> {
     let src_node = pod_node(snap, conn.src);
     let dst_node = pod_node(snap, conn.dst);
     if (src_node.is_some() && src_node == node_of_address(conn.dst))
@@ -127,8 +136,10 @@ fn dataplane(snap: &Snapshot, rulesets: &[RuleSet], conn: &Conn) -> Result<Optio
 }
 
 fn check_against_reference(snap: &Snapshot, probe_seed: u64) -> Result<usize, TestCaseError> {
-    let translations: Vec<Translation> =
-        gen::NODES.iter().map(|n| translate(snap, n, TABLE)).collect();
+    let translations: Vec<Translation> = gen::NODES
+        .iter()
+        .map(|n| translate(snap, n, TABLE))
+        .collect();
     let rulesets: Vec<RuleSet> = translations.iter().map(|t| t.ruleset.clone()).collect();
     // Every policy the API server would reject is named in a warning.
     for p in &snap.policies {
@@ -157,7 +168,12 @@ fn check_against_reference(snap: &Snapshot, probe_seed: u64) -> Result<usize, Te
             for k in 0..2u64 {
                 let i = (probe_seed.wrapping_add(pair * 7 + k * 3) % PROBES.len() as u64) as usize;
                 let (l4, port) = PROBES[i];
-                let conn = Conn { src, dst, proto: l4, port };
+                let conn = Conn {
+                    src,
+                    dst,
+                    proto: l4,
+                    port,
+                };
                 let got = dataplane(snap, &rulesets, &conn)
                     .map_err(|e| TestCaseError::fail(format!("{conn}: {e}\n{}", describe(snap))))?;
                 let Some((accepted, why)) = got else { continue };
@@ -171,7 +187,11 @@ fn check_against_reference(snap: &Snapshot, probe_seed: u64) -> Result<usize, Te
                     conn,
                     want,
                     why,
-                    translations.iter().flat_map(|t| &t.warnings).map(|w| w.to_string()).collect::<Vec<_>>()
+                    translations
+                        .iter()
+                        .flat_map(|t| &t.warnings)
+                        .map(|w| w.to_string())
+                        .collect::<Vec<_>>()
                 );
             }
         }
