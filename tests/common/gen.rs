@@ -504,40 +504,57 @@ fn v6_addr() -> impl Strategy<Value = u128> {
     ]
 }
 
-fn v4_net(addr: u32, len: u32) -> String {
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    format!("{}/{len}", Ipv4Addr::from(addr & mask))
-}
-
-fn v6_net(addr: u128, len: u32) -> String {
-    let mask = if len == 0 {
-        0
+/// Text of address `a` (IPv4 when `bits` is 32) with prefix length `len`.
+fn cidr_text(a: u128, bits: u32, len: u32) -> String {
+    if bits == 32 {
+        format!("{}/{len}", Ipv4Addr::from(a as u32))
     } else {
-        u128::MAX << (128 - len)
-    };
-    format!("{}/{len}", Ipv6Addr::from(addr & mask))
+        format!("{}/{len}", Ipv6Addr::from(a))
+    }
 }
 
-/// A canonical CIDR and 0-2 canonical strict sub-prefixes of it.
-fn v4_block() -> impl Strategy<Value = IPBlock> {
+/// A CIDR over a `bits`-wide address space and 0-2 strict sub-prefixes of
+/// it (up to `max_extra` bits longer). Canonical, except that one block in
+/// twenty keeps host bits in its cidr (the API server accepts and masks
+/// them).
+fn block<S: Strategy<Value = u128>>(
+    addr: impl Fn() -> S,
+    bits: u32,
+    lens: Vec<u32>,
+    max_extra: u32,
+) -> impl Strategy<Value = IPBlock> {
     (
-        v4_addr(),
-        select(vec![15u32, 16, 22, 23, 24, 26, 27, 28, 30, 31, 32]),
-        vec((v4_addr(), 1..=8u32), 0..=2),
+        addr(),
+        select(lens),
+        vec((addr(), 1..=max_extra), 0..=2),
         prop::bool::weighted(0.2),
+        prop::bool::weighted(0.05),
     )
-        .prop_map(|(addr, len, excepts, absent)| {
-            let host = if len == 32 { 0 } else { u32::MAX >> len };
+        .prop_map(move |(addr, len, excepts, absent, sloppy)| {
+            let full = if bits == 32 {
+                u128::from(u32::MAX)
+            } else {
+                u128::MAX
+            };
+            let mask = |len: u32| {
+                if len == 0 {
+                    0
+                } else {
+                    (full << (bits - len)) & full
+                }
+            };
+            let host = full & !mask(len);
             let except: Vec<String> = excepts
                 .into_iter()
-                .filter(|_| len < 32)
+                .filter(|_| len < bits)
                 .map(|(x, extra)| {
-                    let inside = (addr & !host) | (x & host);
-                    v4_net(inside, (len + extra).min(32))
+                    let sub = (len + extra).min(bits);
+                    cidr_text(((addr & !host) | (x & host)) & mask(sub), bits, sub)
                 })
                 .collect();
+            let cidr = if sloppy { addr } else { addr & mask(len) };
             IPBlock {
-                cidr: v4_net(addr, len),
+                cidr: cidr_text(cidr, bits, len),
                 except: if except.is_empty() && absent {
                     None
                 } else {
@@ -545,34 +562,16 @@ fn v4_block() -> impl Strategy<Value = IPBlock> {
                 },
             }
         })
+}
+
+fn v4_block() -> impl Strategy<Value = IPBlock> {
+    let lens = vec![15, 16, 22, 23, 24, 26, 27, 28, 30, 31, 32];
+    block(|| v4_addr().prop_map(u128::from), 32, lens, 8)
 }
 
 fn v6_block() -> impl Strategy<Value = IPBlock> {
-    (
-        v6_addr(),
-        select(vec![48u32, 56, 62, 63, 64, 96, 120, 124, 126, 127, 128]),
-        vec((v6_addr(), 1..=16u32), 0..=2),
-        prop::bool::weighted(0.2),
-    )
-        .prop_map(|(addr, len, excepts, absent)| {
-            let host = if len == 128 { 0 } else { u128::MAX >> len };
-            let except: Vec<String> = excepts
-                .into_iter()
-                .filter(|_| len < 128)
-                .map(|(x, extra)| {
-                    let inside = (addr & !host) | (x & host);
-                    v6_net(inside, (len + extra).min(128))
-                })
-                .collect();
-            IPBlock {
-                cidr: v6_net(addr, len),
-                except: if except.is_empty() && absent {
-                    None
-                } else {
-                    Some(except)
-                },
-            }
-        })
+    let lens = vec![48, 56, 62, 63, 64, 96, 120, 124, 126, 127, 128];
+    block(v6_addr, 128, lens, 16)
 }
 
 /// Blocks the API server rejects.
