@@ -145,11 +145,13 @@ struct Document {
 
 fn load_file(file: &Path, snapshot: &mut Snapshot) -> Result<(), ManifestError> {
     let text = std::fs::read_to_string(file).map_err(io_error(file))?;
+    // Editors on some systems start files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
     let documents = if is_json {
-        json_documents(file, &text)?
+        json_documents(file, text)?
     } else {
-        yaml_documents(file, &text)?
+        yaml_documents(file, text)?
     };
     for doc in documents {
         let place = Place {
@@ -449,12 +451,16 @@ fn string_field(
     map: &Map<String, Value>,
     field: &str,
 ) -> Result<String, ManifestError> {
+    let object = match map.get("metadata").and_then(|m| m.get("name")) {
+        Some(Value::String(name)) => format!("object {name:?}"),
+        _ => "object".to_string(),
+    };
     match map.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        None | Some(Value::Null) => Err(field_error(place.clone(), "object", field, "missing")),
+        None | Some(Value::Null) => Err(field_error(place.clone(), &object, field, "missing")),
         Some(other) => Err(field_error(
             place.clone(),
-            "object",
+            &object,
             field,
             &format!("expected a string, found {}", json_type(other)),
         )),

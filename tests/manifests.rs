@@ -123,6 +123,16 @@ fn a_multi_document_yaml_file_loads_namespaces_pods_and_policies() {
 }
 
 #[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_accepted() {
+    let text = "\u{feff}apiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: a}\r\n---\r\napiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: b}\r\n";
+    let (_dir, result) = load_one("windows.yaml", text);
+    assert_eq!(names(&result.unwrap()).0, vec!["a", "b"]);
+    let json = "\u{feff}{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"c\"}}";
+    let (_dir, result) = load_one("bom.json", json);
+    assert_eq!(names(&result.unwrap()).0, vec!["c"]);
+}
+
+#[test]
 fn json_files_hold_one_object_or_several() {
     let one = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}"#;
     let several = r#"
@@ -344,13 +354,35 @@ fn a_container_port_out_of_range_names_the_field() {
 
 #[test]
 fn a_document_without_kind_is_an_error() {
-    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nmetadata: {name: y}\n";
-    error_of("bad.yaml", text, &["document 2 (line 4)", "kind: missing"]);
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nmetadata: {name: yy}\n";
+    error_of(
+        "bad.yaml",
+        text,
+        &["document 2 (line 4)", "object \"yy\": kind: missing"],
+    );
     let text = r#"{"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": "y"}}]}"#;
     error_of(
         "bad.json",
         text,
         &["document 1", "items[0]", "kind: missing"],
+    );
+}
+
+/// YAML 1.1 reads an unquoted `on` as a boolean, as kubectl does; a label
+/// value must be a string, so this is an error naming the label.
+#[test]
+fn an_unquoted_yaml_boolean_where_a_string_belongs_names_the_field() {
+    let text =
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  labels: {monitoring: on}\n";
+    error_of(
+        "bad.yaml",
+        text,
+        &[
+            "document 1",
+            "Namespace x",
+            "metadata.labels.monitoring",
+            "boolean",
+        ],
     );
 }
 
@@ -426,4 +458,97 @@ fn a_file_given_directly_is_read_whatever_its_extension() {
     let path: &Path = &dir.path().join("cluster.txt");
     let s = load(&[path.to_path_buf()]).unwrap();
     assert_eq!(names(&s).0, vec!["t".to_string()]);
+}
+
+/// Every example and fixture cluster: its files load, and every address in
+/// them (pod IPs, ipBlocks) lies in the ranges the netns tests may use.
+fn shipped_clusters() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("examples/cluster.yaml")];
+    for entry in std::fs::read_dir(root.join("tests/fixtures")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    files.sort();
+    files
+}
+
+fn in_test_ranges(net: ipnetwork::IpNetwork) -> bool {
+    let v4: ipnetwork::IpNetwork = "198.18.0.0/15".parse().unwrap();
+    let v6: ipnetwork::IpNetwork = "fd00:198:18::/48".parse().unwrap();
+    [v4, v6]
+        .iter()
+        .any(|r| r.prefix() <= net.prefix() && r.contains(net.network()))
+}
+
+#[test]
+fn the_example_and_fixture_clusters_load_and_stay_in_the_test_ranges() {
+    let files = shipped_clusters();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let s = load(std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e}"));
+        for pod in &s.pods {
+            for ip in &pod.ips {
+                assert!(
+                    in_test_ranges((*ip).into()),
+                    "{}: {} has {ip}",
+                    file.display(),
+                    pod.key()
+                );
+            }
+            if let Some(node) = &pod.node {
+                assert!(node == "node-1" || node == "node-2", "{}", pod.key());
+            }
+        }
+        let rules = s.policies.iter().flat_map(|p| {
+            let ingress = p
+                .spec
+                .ingress
+                .iter()
+                .flatten()
+                .flat_map(|r| r.from.iter().flatten());
+            let egress = p
+                .spec
+                .egress
+                .iter()
+                .flatten()
+                .flat_map(|r| r.to.iter().flatten());
+            ingress.chain(egress).map(move |peer| (p.key(), peer))
+        });
+        for (policy, peer) in rules {
+            let Some(block) = &peer.ip_block else {
+                continue;
+            };
+            let cidrs = std::iter::once(&block.cidr).chain(block.except.iter().flatten());
+            // Unparsable CIDRs belong to the invalid-policy fixture, on purpose.
+            for net in cidrs.filter_map(|c| c.parse::<ipnetwork::IpNetwork>().ok()) {
+                assert!(in_test_ranges(net), "{}: {policy}: {net}", file.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_example_cluster_has_3_namespaces_13_pods_on_two_nodes_and_8_policies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = load(&[root.join("examples/cluster.yaml")]).unwrap();
+    assert_eq!(names(&s).0, vec!["infra", "payments", "shop"]);
+    assert_eq!(s.pods.len(), 13);
+    assert_eq!(s.policies.len(), 8);
+    for node in ["node-1", "node-2"] {
+        let on_node = s.pods.iter().filter(|p| p.node.as_deref() == Some(node));
+        assert!(on_node.count() >= 6, "{node}");
+    }
+    // Dual-stack pods, and the demo's servers on 80 and 81 are declared.
+    let web = s.pods.iter().find(|p| p.key() == "shop/web-1").unwrap();
+    assert_eq!(web.ips, vec![ip("198.18.1.10"), ip("fd00:198:18:1::10")]);
+    for (port, proto) in [(80, "TCP"), (80, "UDP"), (81, "TCP"), (81, "UDP")] {
+        assert!(
+            web.ports
+                .iter()
+                .any(|p| p.port == port && p.protocol == proto),
+            "{port}/{proto}"
+        );
+    }
+    let finished = s.pods.iter().filter(|p| p.phase == Phase::Succeeded);
+    assert_eq!(finished.count(), 1);
 }

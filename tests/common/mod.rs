@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod nftjson;
+
 use std::process::Command;
 
 pub mod gen;
