@@ -7,7 +7,11 @@
 
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod nftjson;
+
 use std::process::Command;
+
+pub mod gen;
 
 /// True when this process may create network namespaces.
 pub fn is_root() -> bool {

@@ -1,0 +1,207 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::apply::nfnl::{attrs, messages, NFNL_PAYLOAD_OFFSET};
+use crate::model::{BaseChain, Match, Rule, Verdict};
+
+fn v4(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sample() -> RuleSet {
+    let mut rs = RuleSet::new("fnp");
+    rs.sets.insert(
+        "s4".into(),
+        AddrSet {
+            family: Family::V4,
+            elements: vec![
+                Interval {
+                    start: v4("198.18.0.0"),
+                    end: v4("198.18.0.255"),
+                },
+                Interval {
+                    start: v4("198.18.5.1"),
+                    end: v4("198.18.5.1"),
+                },
+            ],
+            comment: String::new(),
+        },
+    );
+    rs.maps.insert(
+        "m4".into(),
+        VerdictMap {
+            family: Family::V4,
+            elements: BTreeMap::from([(v4("198.18.0.1"), "c".to_string())]),
+            comment: String::new(),
+        },
+    );
+    rs.chains.insert(
+        "forward".into(),
+        Chain {
+            base: Some(BaseChain {
+                hook: Hook::Forward,
+                priority: 0,
+                policy: ChainPolicy::Accept,
+            }),
+            rules: vec![Rule {
+                matches: vec![],
+                counter: false,
+                verdict: Verdict::Vmap {
+                    field: crate::model::AddrField::Saddr,
+                    family: Family::V4,
+                    map: "m4".into(),
+                },
+                comment: String::new(),
+            }],
+            comment: String::new(),
+        },
+    );
+    rs.chains.insert(
+        "c".into(),
+        Chain {
+            base: None,
+            rules: vec![
+                Rule {
+                    matches: vec![Match::AddrInSet {
+                        field: crate::model::AddrField::Saddr,
+                        family: Family::V4,
+                        set: "s4".into(),
+                    }],
+                    counter: false,
+                    verdict: Verdict::Accept,
+                    comment: "ns/pol".into(),
+                },
+                Rule {
+                    matches: vec![],
+                    counter: true,
+                    verdict: Verdict::Drop,
+                    comment: String::new(),
+                },
+            ],
+            comment: String::new(),
+        },
+    );
+    rs
+}
+
+#[test]
+fn the_batch_replaces_the_table_then_adds_maps_sets_chains_and_rules_in_order() {
+    let enc = encode(&sample()).unwrap();
+    let msgs = messages(&enc.bytes);
+    assert_eq!(
+        msgs.iter().map(|m| m.bytes.len()).sum::<usize>(),
+        enc.bytes.len()
+    );
+    assert_eq!(msgs.len(), enc.objects.len());
+    let kinds: Vec<u16> = msgs.iter().map(|m| m.msg_type).collect();
+    // BEGIN, NEWTABLE, DELTABLE, NEWTABLE, NEWCHAIN c, NEWCHAIN forward,
+    // NEWSET m4, NEWSETELEM, NEWSET s4, NEWSETELEM, 3 x NEWRULE, END
+    assert_eq!(
+        kinds,
+        vec![
+            0x10, 0xa00, 0xa02, 0xa00, 0xa03, 0xa03, 0xa09, 0xa0c, 0xa09, 0xa0c, 0xa06, 0xa06,
+            0xa06, 0x11
+        ]
+    );
+    for (i, m) in msgs.iter().enumerate() {
+        assert_eq!(
+            m.seq,
+            FIRST_SEQ + i as u32,
+            "one sequence number per message"
+        );
+        let wants_ack = i == msgs.len() - 2;
+        assert_eq!(
+            m.flags & NLM_F_ACK != 0,
+            wants_ack,
+            "ACK flag of message {i}"
+        );
+    }
+    assert_eq!(enc.object(FIRST_SEQ + 6), Some(&Object::Map("m4".into())));
+    assert_eq!(
+        enc.object(FIRST_SEQ + 10).unwrap().to_string(),
+        "rule 0 in chain c (comment \"ns/pol\")"
+    );
+    assert_eq!(enc.object(enc.last_seq()), Some(&Object::BatchEnd));
+}
+
+#[test]
+fn interval_elements_are_those_nft_sends() {
+    // `nft --debug=netlink` for `elements = { 198.18.0.0/24, 198.18.5.1 }`:
+    // 0.0.0.0 end, 198.18.0.0, 198.18.1.0 end, 198.18.5.1, 198.18.5.2 end.
+    let rs = sample();
+    let got: Vec<(Vec<u8>, u32)> = interval_elems(&rs.sets["s4"])
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.key, e.flags))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (vec![0, 0, 0, 0], 1),
+            (vec![198, 18, 0, 0], 0),
+            (vec![198, 18, 1, 0], 1),
+            (vec![198, 18, 5, 1], 0),
+            (vec![198, 18, 5, 2], 1),
+        ]
+    );
+}
+
+#[test]
+fn an_interval_up_to_the_last_address_has_no_end_element() {
+    let set = AddrSet {
+        family: Family::V6,
+        elements: vec![Interval {
+            start: "::".parse().unwrap(),
+            end: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+        }],
+        comment: String::new(),
+    };
+    let got = interval_elems(&set).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].key, vec![0u8; 16]);
+    assert_eq!(got[0].flags, 0);
+}
+
+#[test]
+fn overlapping_or_foreign_family_intervals_are_refused_naming_the_set() {
+    let mut rs = sample();
+    rs.sets.get_mut("s4").unwrap().elements.push(Interval {
+        start: v4("198.18.5.2"),
+        end: v4("198.18.5.9"),
+    });
+    let e = encode(&rs).unwrap_err();
+    assert_eq!(e.object, "set s4");
+    assert!(e.reason.contains("touches"), "{e}");
+
+    let mut rs = sample();
+    rs.sets.get_mut("s4").unwrap().elements[1].end = "fd00:198:18::1".parse().unwrap();
+    assert_eq!(encode(&rs).unwrap_err().object, "set s4");
+}
+
+#[test]
+fn a_rule_comment_becomes_rule_user_data() {
+    let enc = encode(&sample()).unwrap();
+    let msgs = messages(&enc.bytes);
+    let rule = msgs[10].bytes;
+    let ud = attrs(&rule[NFNL_PAYLOAD_OFFSET..])
+        .into_iter()
+        .find(|(t, _)| *t == rustables::sys::NFTA_RULE_USERDATA)
+        .map(|(_, v)| v.to_vec());
+    assert_eq!(ud, Some(b"\x00\x07ns/pol\x00".to_vec()));
+}
+
+#[test]
+fn cleanup_is_one_table_deletion() {
+    let enc = encode_delete_table("fnp").unwrap();
+    let kinds: Vec<u16> = messages(&enc.bytes).iter().map(|m| m.msg_type).collect();
+    assert_eq!(kinds, vec![0x10, 0xa02, 0x11]);
+    assert_eq!(
+        enc.object(FIRST_SEQ + 1),
+        Some(&Object::TableDelete("fnp".into()))
+    );
+}
+
+#[test]
+fn encoding_is_deterministic() {
+    assert_eq!(encode(&sample()).unwrap(), encode(&sample()).unwrap());
+}

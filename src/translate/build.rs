@@ -1,0 +1,542 @@
+//! Assembling the `RuleSet`: the `forward` base chain, the dispatch maps, the
+//! per-pod chains (hairpin, then a jump to the class chain), the shared class
+//! chains named by a hash of their content, and the peer sets named by their
+//! origin.
+//!
+//! Must not: validate policies or select pods (it is given compiled policies
+//! and, per local pod, the policies that select it).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use super::cidr;
+use super::index::{Cluster, FAMILIES};
+use super::peers::{self, Resolved};
+use super::ports::{self, PortMatch};
+use super::validate::{Compiled, Dir};
+use crate::model::{
+    AddrField, AddrSet, BaseChain, Chain, ChainPolicy, CtStates, Family, Hook, Match, Proto, Rule,
+    RuleSet, Verdict, VerdictMap,
+};
+use crate::names;
+
+/// Longest rule comment (bytes).
+pub const MAX_COMMENT: usize = 128;
+
+/// Name of the dispatch map of a direction and family.
+pub fn map_name(dir: Dir, family: Family) -> &'static str {
+    match (dir, family) {
+        (Dir::Ingress, Family::V4) => "ingress-v4",
+        (Dir::Ingress, Family::V6) => "ingress-v6",
+        (Dir::Egress, Family::V4) => "egress-v4",
+        (Dir::Egress, Family::V6) => "egress-v6",
+    }
+}
+
+/// The address a direction's checks read: the source for ingress (who
+/// talks to the pod), the destination for egress.
+fn peer_field(dir: Dir) -> AddrField {
+    match dir {
+        Dir::Ingress => AddrField::Saddr,
+        Dir::Egress => AddrField::Daddr,
+    }
+}
+
+/// Ingress allows end our table's processing (`accept`); egress allows
+/// `return` to `forward`, which then runs the destination's ingress check.
+fn allow_verdict(dir: Dir) -> Verdict {
+    match dir {
+        Dir::Ingress => Verdict::Accept,
+        Dir::Egress => Verdict::Return,
+    }
+}
+
+fn fam_tag(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "v4",
+        Family::V6 => "v6",
+    }
+}
+
+/// `s` cut to at most `MAX_COMMENT` bytes, on a character boundary.
+pub fn cap_comment(mut s: String) -> String {
+    if s.len() > MAX_COMMENT {
+        let mut end = MAX_COMMENT;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
+    Rule {
+        matches,
+        counter: false,
+        verdict,
+        comment: comment.to_string(),
+    }
+}
+
+/// Key of a per-rule cache: (policy index, direction, rule index).
+type RuleKey = (usize, Dir, usize);
+
+/// Builds one `RuleSet`, caching what is shared between pods.
+pub struct Builder<'c, 'a> {
+    cluster: &'c Cluster<'a>,
+    policies: &'c [Compiled<'a>],
+    rs: RuleSet,
+    resolved: BTreeMap<RuleKey, Resolved>,
+    /// Address matches of a rule: one per family with addresses, `[None]`
+    /// for "any peer", empty when the rule's peers are no address at all.
+    addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
+    /// (policy, rule, port index) -> (resolved port, destination set match).
+    named: BTreeMap<(usize, usize, usize), Vec<(u16, Match)>>,
+    /// Egress class chain by selecting policies (egress rules do not depend
+    /// on the pod they isolate).
+    egress_classes: BTreeMap<Vec<usize>, String>,
+}
+
+impl<'c, 'a> Builder<'c, 'a> {
+    pub fn new(cluster: &'c Cluster<'a>, policies: &'c [Compiled<'a>], table: &str) -> Self {
+        let mut rs = RuleSet::new(table);
+        rs.chains.insert("forward".into(), forward_chain());
+        for dir in [Dir::Ingress, Dir::Egress] {
+            for family in FAMILIES {
+                let comment = match dir {
+                    Dir::Ingress => "ingress check by destination local pod",
+                    Dir::Egress => "egress check by source local pod",
+                };
+                rs.maps.insert(
+                    map_name(dir, family).into(),
+                    VerdictMap {
+                        family,
+                        elements: BTreeMap::new(),
+                        comment: format!("{comment} ({})", fam_tag(family)),
+                    },
+                );
+            }
+        }
+        Builder {
+            cluster,
+            policies,
+            rs,
+            resolved: BTreeMap::new(),
+            addr: BTreeMap::new(),
+            named: BTreeMap::new(),
+            egress_classes: BTreeMap::new(),
+        }
+    }
+
+    pub fn finish(self) -> RuleSet {
+        self.rs
+    }
+
+    /// Isolate local pod `pod` (index into the cluster's pods) in `dir`:
+    /// its chain, its class chain, and map elements for its `ips`.
+    /// `selecting` are the indices of the policies selecting it, ascending.
+    pub fn isolate(&mut self, pod: u32, ips: &[IpAddr], dir: Dir, selecting: &[usize]) {
+        let class = match dir {
+            Dir::Egress => match self.egress_classes.get(selecting) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.class_chain(pod, dir, selecting);
+                    self.egress_classes.insert(selecting.to_vec(), c.clone());
+                    c
+                }
+            },
+            Dir::Ingress => self.class_chain(pod, dir, selecting),
+        };
+        let p = self.cluster.pods[pod as usize];
+        let key = p.key();
+        let (prefix, own, verdict) = match dir {
+            Dir::Ingress => ("pin", AddrField::Saddr, Verdict::Accept),
+            Dir::Egress => ("pout", AddrField::Daddr, Verdict::Return),
+        };
+        let name = names::object_name(prefix, &key, &key);
+        let mut rules: Vec<Rule> = ips
+            .iter()
+            // `ip saddr 198.18.0.5 accept` / `ip6 daddr fd00:198:18::5 return`
+            .map(|&addr| {
+                rule(
+                    vec![Match::AddrEq { field: own, addr }],
+                    verdict.clone(),
+                    "pod to itself",
+                )
+            })
+            .collect();
+        // `jump in-<hash>` / `jump out-<hash>`
+        rules.push(rule(
+            vec![],
+            Verdict::Jump(class),
+            &cap_comment(format!("{key} {}", dir.field())),
+        ));
+        self.rs.chains.insert(
+            name.clone(),
+            Chain {
+                base: None,
+                rules,
+                comment: format!("{} of pod {key}", dir.field()),
+            },
+        );
+        for addr in ips {
+            let map = map_name(dir, Family::of(addr));
+            if let Some(m) = self.rs.maps.get_mut(map) {
+                m.elements.insert(*addr, name.clone());
+            }
+        }
+    }
+
+    /// The class chain for these selecting policies (and, for ingress, this
+    /// receiving pod's named ports); created when new. Returns its name.
+    fn class_chain(&mut self, pod: u32, dir: Dir, selecting: &[usize]) -> String {
+        let mut rules = Vec::new();
+        for &pi in selecting {
+            for ri in 0..self.policies[pi].rules(dir).len() {
+                self.rule_allows(pi, dir, ri, pod, &mut rules);
+            }
+        }
+        dedup_keep_first(&mut rules);
+        // `counter drop`
+        rules.push(Rule {
+            matches: vec![],
+            counter: true,
+            verdict: Verdict::Drop,
+            comment: format!("default deny {}", dir.field()),
+        });
+        let prefix = match dir {
+            Dir::Ingress => "in",
+            Dir::Egress => "out",
+        };
+        let name = format!(
+            "{prefix}-{}",
+            names::short_hash(canonical(&rules).as_bytes(), 16)
+        );
+        if !self.rs.chains.contains_key(&name) {
+            let keys: Vec<&str> = selecting
+                .iter()
+                .map(|&pi| self.policies[pi].key.as_str())
+                .collect();
+            let comment = cap_comment(format!("{} rules of {}", dir.field(), keys.join(", ")));
+            self.rs.chains.insert(
+                name.clone(),
+                Chain {
+                    base: None,
+                    rules,
+                    comment,
+                },
+            );
+        }
+        name
+    }
+
+    /// Append the allow rules of rule `ri` of policy `pi` in `dir`, for the
+    /// local pod `pod` (whose ports resolve ingress named ports).
+    fn rule_allows(&mut self, pi: usize, dir: Dir, ri: usize, pod: u32, out: &mut Vec<Rule>) {
+        let policies = self.policies;
+        let policy = &policies[pi];
+        let spec_rule = &policy.rules(dir)[ri];
+        // Egress named ports use their own destination sets: the rule's plain
+        // address sets are only made when something uses them.
+        let needs_addrs = spec_rule.ports.is_empty()
+            || dir == Dir::Ingress
+            || spec_rule
+                .ports
+                .iter()
+                .any(|p| !matches!(p.port, PortMatch::Named(_)));
+        let addrs = if needs_addrs {
+            self.addr_matches(pi, dir, ri)
+        } else {
+            Vec::new()
+        };
+        let comment = cap_comment(format!("{} {}[{ri}]", policy.key, dir.field()));
+        let verdict = allow_verdict(dir);
+        let with = |am: &Option<Match>, rest: &[Match]| {
+            let mut m: Vec<Match> = am.iter().cloned().collect();
+            m.extend_from_slice(rest);
+            rule(m, verdict.clone(), &comment)
+        };
+        if spec_rule.ports.is_empty() {
+            out.extend(addrs.iter().map(|am| with(am, &[])));
+            return;
+        }
+        for (j, spec) in spec_rule.ports.iter().enumerate() {
+            // `meta l4proto tcp`
+            let l4 = Match::L4Proto(spec.proto);
+            match &spec.port {
+                PortMatch::All => {
+                    out.extend(addrs.iter().map(|am| with(am, std::slice::from_ref(&l4))))
+                }
+                PortMatch::Range(lo, hi) => {
+                    // `th dport 80` / `th dport >= 80 th dport <= 90`
+                    let dport = Match::Dport { lo: *lo, hi: *hi };
+                    out.extend(
+                        addrs
+                            .iter()
+                            .map(|am| with(am, &[l4.clone(), dport.clone()])),
+                    );
+                }
+                PortMatch::Named(n) if dir == Dir::Ingress => {
+                    let receiver = self.cluster.pods[pod as usize];
+                    for port in ports::resolve(receiver, n, spec.proto) {
+                        let dport = Match::Dport { lo: port, hi: port };
+                        out.extend(
+                            addrs
+                                .iter()
+                                .map(|am| with(am, &[l4.clone(), dport.clone()])),
+                        );
+                    }
+                }
+                PortMatch::Named(n) => {
+                    let (n, proto) = (n.clone(), spec.proto);
+                    for (port, set) in self.named_egress(pi, ri, j, &n, proto) {
+                        let dport = Match::Dport { lo: port, hi: port };
+                        out.push(with(&Some(set), &[l4.clone(), dport]));
+                    }
+                }
+            }
+        }
+    }
+
+    fn resolved(&mut self, k: RuleKey) -> &Resolved {
+        let (pi, dir, ri) = k;
+        let (cluster, policies) = (self.cluster, self.policies);
+        self.resolved.entry(k).or_insert_with(|| {
+            let c = &policies[pi];
+            let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
+            peers::resolve(cluster, &c.policy.namespace, peers)
+        })
+    }
+
+    fn addr_matches(&mut self, pi: usize, dir: Dir, ri: usize) -> Vec<Option<Match>> {
+        let k = (pi, dir, ri);
+        if let Some(v) = self.addr.get(&k) {
+            return v.clone();
+        }
+        let mut v = Vec::new();
+        if self.policies[pi].rules(dir)[ri].peers.is_none() {
+            v.push(None);
+        } else {
+            let cluster = self.cluster;
+            let r = self.resolved(k).clone();
+            for family in FAMILIES {
+                let ranges = peers::addresses(cluster, &r, family);
+                if ranges.is_empty() {
+                    continue;
+                }
+                let c = &self.policies[pi];
+                let (name, comment) = set_name(c, dir, ri, family, None);
+                self.add_set(name.clone(), family, &ranges, comment);
+                // `ip saddr @<set>` / `ip6 daddr @<set>`
+                v.push(Some(Match::AddrInSet {
+                    field: peer_field(dir),
+                    family,
+                    set: name,
+                }));
+            }
+        }
+        self.addr.insert(k, v.clone());
+        v
+    }
+
+    /// Egress named port `j` of rule `ri` of policy `pi`: one destination
+    /// set match per (resolved port, family).
+    fn named_egress(
+        &mut self,
+        pi: usize,
+        ri: usize,
+        j: usize,
+        name: &str,
+        proto: Proto,
+    ) -> Vec<(u16, Match)> {
+        if let Some(v) = self.named.get(&(pi, ri, j)) {
+            return v.clone();
+        }
+        let cluster = self.cluster;
+        let any = self.policies[pi].egress_rules[ri].peers.is_none();
+        let by_port = if any {
+            peers::named_destinations(cluster, None, name, proto)
+        } else {
+            let r = self.resolved((pi, Dir::Egress, ri)).clone();
+            peers::named_destinations(cluster, Some(&r), name, proto)
+        };
+        let mut v = Vec::new();
+        for (port, fams) in by_port {
+            for (family, ranges) in FAMILIES.into_iter().zip(fams) {
+                if ranges.is_empty() {
+                    continue;
+                }
+                let (set, comment) =
+                    set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
+                self.add_set(set.clone(), family, &ranges, comment);
+                // `ip daddr @<set>`
+                v.push((
+                    port,
+                    Match::AddrInSet {
+                        field: AddrField::Daddr,
+                        family,
+                        set,
+                    },
+                ));
+            }
+        }
+        self.named.insert((pi, ri, j), v.clone());
+        v
+    }
+
+    fn add_set(&mut self, name: String, family: Family, ranges: &[cidr::Range], comment: String) {
+        self.rs.sets.insert(
+            name,
+            AddrSet {
+                family,
+                elements: cidr::to_intervals(family, ranges),
+                comment,
+            },
+        );
+    }
+}
+
+/// The name of a peer set, from its origin only (policy, direction, rule,
+/// family, and for egress named ports the port index and resolved number),
+/// so pod churn changes its elements, never its name. Also its comment.
+fn set_name(
+    c: &Compiled,
+    dir: Dir,
+    ri: usize,
+    family: Family,
+    port: Option<(usize, u16)>,
+) -> (String, String) {
+    let (p, ns, n) = (c.key.as_str(), &c.policy.namespace, &c.policy.name);
+    let prefix = match (dir, family) {
+        (Dir::Ingress, Family::V4) => "src4",
+        (Dir::Ingress, Family::V6) => "src6",
+        (Dir::Egress, Family::V4) => "dst4",
+        (Dir::Egress, Family::V6) => "dst6",
+    };
+    let d = dir.field();
+    let f = fam_tag(family);
+    match port {
+        None => (
+            names::object_name(
+                prefix,
+                &format!("{ns}-{n}-{ri}"),
+                &format!("{p}/{d}/{ri}/{f}"),
+            ),
+            cap_comment(format!("{p} {d}[{ri}] peers ({f})")),
+        ),
+        Some((j, num)) => (
+            names::object_name(
+                prefix,
+                &format!("{ns}-{n}-{ri}-p{j}-{num}"),
+                &format!("{p}/{d}/{ri}/{f}/{j}/{num}"),
+            ),
+            cap_comment(format!("{p} {d}[{ri}].ports[{j}] = {num} peers ({f})")),
+        ),
+    }
+}
+
+/// Drop exact repeats of a rule (keeping the first), which change nothing.
+fn dedup_keep_first(rules: &mut Vec<Rule>) {
+    let mut seen = std::collections::BTreeSet::new();
+    rules.retain(|r| seen.insert(r.clone()));
+}
+
+/// A stable text of rules, the input of a class chain's name hash (does not
+/// depend on Debug formats).
+fn canonical(rules: &[Rule]) -> String {
+    let mut s = String::new();
+    for r in rules {
+        for m in &r.matches {
+            let _ = match m {
+                Match::CtState(st) => write!(s, "ct {} ", st.0),
+                Match::AddrInSet { field, family, set } => {
+                    write!(s, "{} {} @{set} ", fam_tag(*family), field_tag(*field))
+                }
+                Match::AddrEq { field, addr } => write!(s, "{} {addr} ", field_tag(*field)),
+                Match::L4Proto(p) => write!(s, "l4 {} ", p.number()),
+                Match::Dport { lo, hi } => write!(s, "dport {lo}-{hi} "),
+                Match::Icmpv6Type { lo, hi } => write!(s, "icmpv6 {lo}-{hi} "),
+            };
+        }
+        if r.counter {
+            s.push_str("counter ");
+        }
+        let _ = match &r.verdict {
+            Verdict::Accept => write!(s, "accept"),
+            Verdict::Drop => write!(s, "drop"),
+            Verdict::Return => write!(s, "return"),
+            Verdict::Jump(c) => write!(s, "jump {c}"),
+            Verdict::Vmap { field, family, map } => {
+                write!(s, "{} {} vmap @{map}", fam_tag(*family), field_tag(*field))
+            }
+        };
+        let _ = writeln!(s, " # {}", r.comment);
+    }
+    s
+}
+
+fn field_tag(f: AddrField) -> &'static str {
+    match f {
+        AddrField::Saddr => "saddr",
+        AddrField::Daddr => "daddr",
+    }
+}
+
+/// The `forward` base chain, exactly as the module doc shows it.
+fn forward_chain() -> Chain {
+    let est = CtStates::ESTABLISHED.union(CtStates::RELATED);
+    let mut rules = vec![
+        // `ct state established,related accept`
+        rule(
+            vec![Match::CtState(est)],
+            Verdict::Accept,
+            "replies of allowed connections",
+        ),
+        // `meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 accept`
+        rule(
+            vec![
+                Match::L4Proto(Proto::Icmpv6),
+                Match::Icmpv6Type { lo: 133, hi: 137 },
+            ],
+            Verdict::Accept,
+            "IPv6 neighbour discovery",
+        ),
+    ];
+    for dir in [Dir::Egress, Dir::Ingress] {
+        for family in FAMILIES {
+            let field = match dir {
+                Dir::Egress => AddrField::Saddr,
+                Dir::Ingress => AddrField::Daddr,
+            };
+            // `ip saddr vmap @egress-v4` ... `ip6 daddr vmap @ingress-v6`
+            rule_push(
+                &mut rules,
+                Verdict::Vmap {
+                    field,
+                    family,
+                    map: map_name(dir, family).into(),
+                },
+                &format!(
+                    "{} of isolated local pods ({})",
+                    dir.field(),
+                    fam_tag(family)
+                ),
+            );
+        }
+    }
+    Chain {
+        base: Some(BaseChain {
+            hook: Hook::Forward,
+            priority: 0,
+            policy: ChainPolicy::Accept,
+        }),
+        rules,
+        comment: "dispatch of pod traffic to the per-pod checks".into(),
+    }
+}
+
+fn rule_push(rules: &mut Vec<Rule>, verdict: Verdict, comment: &str) {
+    rules.push(rule(vec![], verdict, comment));
+}

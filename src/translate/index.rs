@@ -1,0 +1,214 @@
+//! The cluster index the translator queries: peer pods sorted by
+//! (namespace, name) and numbered, namespaces with their labels, a label
+//! index for selector look-ups, the local pods, and (built on first use) a
+//! sorted index of pod IPs for ipBlock range queries.
+//!
+//! Built once per translation, independent of the order of the snapshot's
+//! lists. Must not: hold policies, or iterate a hash map (hash maps here are
+//! only looked up, so nothing depends on hash order).
+
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range as IdxRange;
+
+use super::cidr::{self, Range};
+use super::selector::{Anchor, Selector};
+use crate::model::Family;
+use crate::snapshot::{Labels, Pod, Snapshot};
+
+/// The label every namespace carries (set by the API server).
+pub const NS_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// A namespace that has peer pods.
+#[derive(Debug)]
+pub struct NsEntry<'a> {
+    pub name: &'a str,
+    /// Its labels, always including `kubernetes.io/metadata.name`.
+    pub labels: Labels,
+    /// Indices of its pods in `Cluster::pods` (contiguous, by name).
+    pub pods: IdxRange<u32>,
+}
+
+/// Pods and namespaces, indexed.
+#[derive(Debug)]
+pub struct Cluster<'a> {
+    /// Peer pods (`Pod::is_peer`), sorted by (namespace, name), one per key.
+    pub pods: Vec<&'a Pod>,
+    /// Namespace index (into `namespaces`) of each pod.
+    pub pod_ns: Vec<u32>,
+    /// Namespaces that have peer pods, sorted by name.
+    pub namespaces: Vec<NsEntry<'a>>,
+    /// Indices of the local pods (peers scheduled on the node), ascending.
+    pub local: Vec<u32>,
+    /// `(key, value)` -> pods with that label, ascending.
+    by_value: HashMap<(&'a str, &'a str), Vec<u32>>,
+    /// `key` -> pods with that label key, ascending.
+    by_key: HashMap<&'a str, Vec<u32>>,
+    /// Per family: (address, pod) sorted by address.
+    ips: [OnceCell<Vec<(u128, u32)>>; 2],
+}
+
+/// Index of a family in per-family arrays.
+pub fn fam_idx(f: Family) -> usize {
+    match f {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// Both families, in the order everything is emitted.
+pub const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
+
+impl<'a> Cluster<'a> {
+    pub fn new(snapshot: &'a Snapshot, node: &str) -> Cluster<'a> {
+        // One pod per (namespace, name): the smallest by full order, so the
+        // choice does not depend on input order.
+        let mut all: Vec<&Pod> = snapshot.pods.iter().collect();
+        all.sort_by(|a, b| {
+            (&a.namespace, &a.name)
+                .cmp(&(&b.namespace, &b.name))
+                .then_with(|| a.cmp(b))
+        });
+        all.dedup_by(|b, a| a.namespace == b.namespace && a.name == b.name);
+        let pods: Vec<&Pod> = all.into_iter().filter(|p| p.is_peer()).collect();
+
+        let mut ns_labels: BTreeMap<&str, &Labels> = BTreeMap::new();
+        for ns in &snapshot.namespaces {
+            // Duplicates: keep the smallest label set, whatever the order.
+            ns_labels
+                .entry(ns.name.as_str())
+                .and_modify(|l| *l = (*l).min(&ns.labels))
+                .or_insert(&ns.labels);
+        }
+
+        let mut namespaces: Vec<NsEntry> = Vec::new();
+        let mut pod_ns = Vec::with_capacity(pods.len());
+        let mut by_value: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
+        let mut by_key: HashMap<&str, Vec<u32>> = HashMap::new();
+        let mut local = Vec::new();
+        for (i, p) in pods.iter().enumerate() {
+            let i = i as u32;
+            if namespaces.last().is_none_or(|n| n.name != p.namespace) {
+                let mut labels = ns_labels
+                    .get(p.namespace.as_str())
+                    .map(|l| (*l).clone())
+                    .unwrap_or_default();
+                labels.insert(NS_NAME_LABEL.to_string(), p.namespace.clone());
+                namespaces.push(NsEntry {
+                    name: &p.namespace,
+                    labels,
+                    pods: i..i,
+                });
+            }
+            let last = namespaces.len() - 1;
+            namespaces[last].pods.end = i + 1;
+            pod_ns.push(last as u32);
+            for (k, v) in &p.labels {
+                by_value.entry((k, v)).or_default().push(i);
+                by_key.entry(k).or_default().push(i);
+            }
+            if p.node.as_deref() == Some(node) {
+                local.push(i);
+            }
+        }
+        Cluster {
+            pods,
+            pod_ns,
+            namespaces,
+            local,
+            by_value,
+            by_key,
+            ips: [OnceCell::new(), OnceCell::new()],
+        }
+    }
+
+    /// Index of namespace `name`, when it has peer pods.
+    pub fn ns_index(&self, name: &str) -> Option<u32> {
+        self.namespaces
+            .binary_search_by(|n| n.name.cmp(name))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    /// Namespaces (with peer pods) whose labels match `sel`, ascending.
+    pub fn namespaces_matching(&self, sel: &Selector) -> Vec<u32> {
+        (0..self.namespaces.len() as u32)
+            .filter(|&i| sel.matches(&self.namespaces[i as usize].labels))
+            .collect()
+    }
+
+    /// Pods of the namespaces `scope` (ascending) whose labels match `sel`,
+    /// ascending.
+    pub fn pods_matching(&self, scope: &[u32], sel: &Selector) -> Vec<u32> {
+        let in_scope: usize = scope
+            .iter()
+            .map(|&n| self.namespaces[n as usize].pods.len())
+            .sum();
+        if let Some(candidates) = self.candidates(sel, in_scope) {
+            return candidates
+                .into_iter()
+                .filter(|&i| scope.binary_search(&self.pod_ns[i as usize]).is_ok())
+                .filter(|&i| sel.matches(&self.pods[i as usize].labels))
+                .collect();
+        }
+        scope
+            .iter()
+            .flat_map(|&n| self.namespaces[n as usize].pods.clone())
+            .filter(|&i| sel.is_everything() || sel.matches(&self.pods[i as usize].labels))
+            .collect()
+    }
+
+    /// The pods that can match `sel` by its most selective positive
+    /// requirement, when that is fewer than `limit`.
+    fn candidates(&self, sel: &Selector, limit: usize) -> Option<Vec<u32>> {
+        let empty: Vec<u32> = Vec::new();
+        let mut best: Option<(usize, Vec<&Vec<u32>>)> = None;
+        for a in sel.anchors() {
+            let lists: Vec<&Vec<u32>> = match a {
+                Anchor::Value(k, v) => vec![self.by_value.get(&(k, v)).unwrap_or(&empty)],
+                Anchor::Values(k, vs) => vs
+                    .iter()
+                    .map(|v| self.by_value.get(&(k, v.as_str())).unwrap_or(&empty))
+                    .collect(),
+                Anchor::Key(k) => vec![self.by_key.get(k).unwrap_or(&empty)],
+            };
+            let n: usize = lists.iter().map(|l| l.len()).sum();
+            if n < limit && best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, lists));
+            }
+        }
+        let (_, lists) = best?;
+        let mut out: Vec<u32> = lists.into_iter().flatten().copied().collect();
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Some(out)
+    }
+
+    /// `(address, pod)` of every peer pod address of `family` inside
+    /// `ranges` (sorted, merged), ascending by address.
+    pub fn pods_in_ranges(&self, family: Family, ranges: &[Range]) -> Vec<(u128, u32)> {
+        let idx = self.ips[fam_idx(family)].get_or_init(|| {
+            let mut v: Vec<(u128, u32)> = self
+                .pods
+                .iter()
+                .enumerate()
+                .flat_map(|(i, p)| {
+                    p.ips
+                        .iter()
+                        .filter(|a| Family::of(a) == family)
+                        .map(move |a| (cidr::to_num(a), i as u32))
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let mut out = Vec::new();
+        for &(s, e) in ranges {
+            let from = idx.partition_point(|x| x.0 < s);
+            out.extend(idx[from..].iter().take_while(|x| x.0 <= e).copied());
+        }
+        out
+    }
+}

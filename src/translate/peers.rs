@@ -1,0 +1,109 @@
+//! Peer resolution: a rule's compiled peers (selectors, ipBlocks) against the
+//! cluster index, giving the peer pods and the address ranges they stand for;
+//! and, for egress named ports, the destination addresses grouped by the port
+//! number the name resolves to on each destination pod.
+//!
+//! Must not: build rules or sets (it returns numbers and ranges).
+
+use std::collections::BTreeMap;
+
+use super::cidr::{self, Range};
+use super::index::{fam_idx, Cluster, FAMILIES};
+use super::ports;
+use super::validate::{NsScope, Peer};
+use crate::model::{Family, Proto};
+
+/// The peers of one rule, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Peer pods selected by podSelector/namespaceSelector, ascending.
+    pub pods: Vec<u32>,
+    /// ipBlock ranges per family (index by `fam_idx`), sorted and merged.
+    pub blocks: [Vec<Range>; 2],
+}
+
+/// Resolve `peers` of a policy of namespace `policy_ns` (peers are OR-ed).
+pub fn resolve(cluster: &Cluster, policy_ns: &str, peers: &[Peer]) -> Resolved {
+    let mut pods: Vec<u32> = Vec::new();
+    let mut blocks: [Vec<Range>; 2] = [Vec::new(), Vec::new()];
+    for peer in peers {
+        match peer {
+            Peer::Block { family, ranges } => {
+                blocks[fam_idx(*family)].extend_from_slice(ranges);
+            }
+            Peer::Pods { ns, pods: sel } => {
+                let scope: Vec<u32> = match ns {
+                    NsScope::Own => cluster.ns_index(policy_ns).into_iter().collect(),
+                    NsScope::Matching(nsel) => cluster.namespaces_matching(nsel),
+                };
+                pods.extend(cluster.pods_matching(&scope, sel));
+            }
+        }
+    }
+    if peers.len() > 1 {
+        pods.sort_unstable();
+        pods.dedup();
+    }
+    Resolved {
+        pods,
+        blocks: blocks.map(cidr::merge),
+    }
+}
+
+/// Every address of `family` the peers stand for: the pods' addresses and
+/// the ipBlock ranges, sorted and merged.
+pub fn addresses(cluster: &Cluster, r: &Resolved, family: Family) -> Vec<Range> {
+    let mut v: Vec<Range> = r.blocks[fam_idx(family)].clone();
+    for &i in &r.pods {
+        for a in &cluster.pods[i as usize].ips {
+            if Family::of(a) == family {
+                let n = cidr::to_num(a);
+                v.push((n, n));
+            }
+        }
+    }
+    cidr::merge(v)
+}
+
+/// Destination addresses for an egress named port, by resolved port number:
+/// every peer pod address (a pod selected by a selector, or whose address is
+/// inside an ipBlock; every peer pod when `r` is `None`, i.e. any
+/// destination) whose pod resolves `name`/`proto` to that number. Addresses
+/// that are not pod addresses never match a named port.
+pub fn named_destinations(
+    cluster: &Cluster,
+    r: Option<&Resolved>,
+    name: &str,
+    proto: Proto,
+) -> BTreeMap<u16, [Vec<Range>; 2]> {
+    let mut by_port: BTreeMap<u16, [Vec<Range>; 2]> = BTreeMap::new();
+    let mut add = |pod: u32, addr: u128, family: Family| {
+        for port in ports::resolve(cluster.pods[pod as usize], name, proto) {
+            by_port.entry(port).or_default()[fam_idx(family)].push((addr, addr));
+        }
+    };
+    let all: Vec<u32>;
+    let pods: &[u32] = match r {
+        Some(r) => &r.pods,
+        None => {
+            all = (0..cluster.pods.len() as u32).collect();
+            &all
+        }
+    };
+    for &i in pods {
+        for a in &cluster.pods[i as usize].ips {
+            add(i, cidr::to_num(a), Family::of(a));
+        }
+    }
+    if let Some(r) = r {
+        for family in FAMILIES {
+            for (addr, pod) in cluster.pods_in_ranges(family, &r.blocks[fam_idx(family)]) {
+                add(pod, addr, family);
+            }
+        }
+    }
+    by_port
+        .into_iter()
+        .map(|(port, fams)| (port, fams.map(cidr::merge)))
+        .collect()
+}

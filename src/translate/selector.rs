@@ -1,0 +1,183 @@
+//! Label selectors: `matchLabels` + `matchExpressions` (In, NotIn, Exists,
+//! DoesNotExist), validated the way the API server validates them, compiled
+//! once and evaluated against label sets.
+//!
+//! Must not: know about pods, namespaces or policies (it sees label maps only).
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::validate::FieldErrors;
+use crate::snapshot::Labels;
+
+/// One compiled requirement; all of a selector's requirements must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// `matchLabels: {key: value}`.
+    Equals(String, String),
+    /// The key is present with one of the values.
+    In(String, BTreeSet<String>),
+    /// The key is absent, or present with none of the values.
+    NotIn(String, BTreeSet<String>),
+    Exists(String),
+    DoesNotExist(String),
+}
+
+impl Requirement {
+    fn matches(&self, labels: &Labels) -> bool {
+        match self {
+            Requirement::Equals(k, v) => labels.get(k) == Some(v),
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Exists(k) => labels.contains_key(k),
+            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// What a selector needs present, usable to look candidates up in an index:
+/// an object can only match if it has `key` with one of `values` (or with any
+/// value when `values` is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor<'a> {
+    Values(&'a str, &'a BTreeSet<String>),
+    Value(&'a str, &'a str),
+    Key(&'a str),
+}
+
+/// A compiled label selector. The empty selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector {
+    reqs: Vec<Requirement>,
+}
+
+impl Selector {
+    /// The selector `{}`.
+    pub fn everything() -> Selector {
+        Selector::default()
+    }
+
+    /// Validate and compile `sel`; `path` is its field path (e.g.
+    /// `spec.podSelector`). Returns `None` (and records why) when the API
+    /// server would reject it.
+    pub fn compile(sel: &LabelSelector, path: &str, errs: &mut FieldErrors) -> Option<Selector> {
+        let before = errs.len();
+        let mut reqs = Vec::new();
+        for (k, v) in sel.match_labels.iter().flatten() {
+            reqs.push(Requirement::Equals(k.clone(), v.clone()));
+        }
+        for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
+            let p = format!("{path}.matchExpressions[{i}]");
+            let values: BTreeSet<String> = e.values.iter().flatten().cloned().collect();
+            let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());
+            match e.operator.as_str() {
+                "In" | "NotIn" if !has_values => errs.push(
+                    format!("{p}.values"),
+                    format!("operator {} needs at least one value", e.operator),
+                ),
+                "In" => reqs.push(Requirement::In(e.key.clone(), values)),
+                "NotIn" => reqs.push(Requirement::NotIn(e.key.clone(), values)),
+                "Exists" | "DoesNotExist" if has_values => errs.push(
+                    format!("{p}.values"),
+                    format!("operator {} takes no values", e.operator),
+                ),
+                "Exists" => reqs.push(Requirement::Exists(e.key.clone())),
+                "DoesNotExist" => reqs.push(Requirement::DoesNotExist(e.key.clone())),
+                other => errs.push(
+                    format!("{p}.operator"),
+                    format!("unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)"),
+                ),
+            }
+        }
+        (errs.len() == before).then_some(Selector { reqs })
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.reqs.iter().all(|r| r.matches(labels))
+    }
+
+    /// The requirements usable as index look-ups (positive ones).
+    pub fn anchors(&self) -> impl Iterator<Item = Anchor<'_>> {
+        self.reqs.iter().filter_map(|r| match r {
+            Requirement::Equals(k, v) => Some(Anchor::Value(k, v)),
+            Requirement::In(k, vs) => Some(Anchor::Values(k, vs)),
+            Requirement::Exists(k) => Some(Anchor::Key(k)),
+            Requirement::NotIn(..) | Requirement::DoesNotExist(_) => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sel(v: serde_json::Value) -> Result<Selector, FieldErrors> {
+        let ls: LabelSelector = serde_json::from_value(v).unwrap();
+        let mut errs = FieldErrors::default();
+        Selector::compile(&ls, "s", &mut errs).ok_or(errs)
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_selector_matches_everything() {
+        let s = sel(json!({})).unwrap();
+        assert!(s.matches(&labels(&[])));
+        assert!(s.matches(&labels(&[("a", "b")])));
+    }
+
+    #[test]
+    fn match_labels_and_expressions_are_anded() {
+        let s = sel(json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                {"key": "env", "operator": "NotIn", "values": ["prod"]},
+                {"key": "team", "operator": "Exists"},
+                {"key": "legacy", "operator": "DoesNotExist"}
+            ]
+        }))
+        .unwrap();
+        let base = [("app", "web"), ("tier", "b"), ("team", "x")];
+        assert!(s.matches(&labels(&base)));
+        // NotIn matches an absent key, and rejects a listed value.
+        let mut l = labels(&base);
+        l.insert("env".into(), "dev".into());
+        assert!(s.matches(&l));
+        l.insert("env".into(), "prod".into());
+        assert!(!s.matches(&l));
+        assert!(!s.matches(&labels(&[("app", "web"), ("tier", "c"), ("team", "x")])));
+        assert!(!s.matches(&labels(&[("app", "web"), ("tier", "a")])));
+        let mut l = labels(&base);
+        l.insert("legacy".into(), "".into());
+        assert!(!s.matches(&l));
+        assert!(!s.matches(&labels(&[("app", "db"), ("tier", "a"), ("team", "x")])));
+    }
+
+    #[test]
+    fn invalid_operators_and_values_are_rejected_with_their_field() {
+        let e = sel(json!({"matchExpressions": [{"key": "a", "operator": "in", "values": ["x"]}]}))
+            .unwrap_err();
+        assert_eq!(e.0[0].0, "s.matchExpressions[0].operator");
+        let e = sel(json!({"matchExpressions": [
+            {"key": "a", "operator": "Exists"},
+            {"key": "a", "operator": "In", "values": []}
+        ]}))
+        .unwrap_err();
+        assert_eq!(e.0[0].0, "s.matchExpressions[1].values");
+        let e = sel(json!({"matchExpressions": [{"key": "a", "operator": "DoesNotExist", "values": ["x"]}]}))
+            .unwrap_err();
+        assert_eq!(e.0[0].0, "s.matchExpressions[0].values");
+    }
+}
