@@ -168,7 +168,8 @@ impl Stream {
     /// Ask for an ACK on the last message, close the batch.
     fn finish(mut self) -> Encoded {
         if let Some(last) = nfnl::messages(&self.w.buf).last().copied() {
-            let start = last.bytes.as_ptr() as usize - self.w.buf.as_ptr() as usize;
+            // The last message ends the buffer.
+            let start = self.w.buf.len() - last.bytes.len();
             let seq = last.seq;
             let flags = last.flags | NLM_F_ACK | NLM_F_REQUEST;
             nfnl::patch_header(&mut self.w.buf, start, seq, flags);
