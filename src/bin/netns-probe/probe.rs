@@ -17,7 +17,8 @@ use crate::matrix::{Cell, Matrix, Proto, Source};
 use crate::netns;
 use crate::plan::{node_ip, node_netns, pod_netns, Topology};
 
-const TIMEOUT: Duration = Duration::from_secs(1);
+/// Per-probe timeout of a measurement that decides PASS or FAIL.
+pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// UDP source ports cycle through this range, per source.
 const FIRST_PORT: u32 = 10_000;
 const LAST_PORT: u32 = 60_000;
@@ -49,8 +50,14 @@ impl Prober {
         (FIRST_PORT + (n - FIRST_PORT) % (LAST_PORT - FIRST_PORT)) as u16
     }
 
-    /// Probe every cell; Err only when a namespace cannot be entered.
+    /// Probe every cell with the 1 s timeout; Err only when a namespace
+    /// cannot be entered.
     pub fn measure(&self, cells: &[Cell]) -> Result<Matrix> {
+        self.measure_with(cells, TIMEOUT)
+    }
+
+    /// Probe every cell, giving each probe `timeout`.
+    pub fn measure_with(&self, cells: &[Cell], timeout: Duration) -> Result<Matrix> {
         let mut by_source: BTreeMap<&Source, Vec<&Cell>> = BTreeMap::new();
         for c in cells {
             by_source.entry(&c.from).or_default().push(c);
@@ -58,7 +65,7 @@ impl Prober {
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = by_source
                 .into_iter()
-                .map(|(src, cells)| s.spawn(move || self.measure_from(src, &cells)))
+                .map(|(src, cells)| s.spawn(move || self.measure_from(src, &cells, timeout)))
                 .collect();
             handles
                 .into_iter()
@@ -77,7 +84,12 @@ impl Prober {
 
     /// Runs on its own thread: enter the source's namespace, then probe each
     /// cell on a thread of its own (threads inherit the namespace).
-    fn measure_from(&self, src: &Source, cells: &[&Cell]) -> Result<Vec<(Cell, bool)>> {
+    fn measure_from(
+        &self,
+        src: &Source,
+        cells: &[&Cell],
+        timeout: Duration,
+    ) -> Result<Vec<(Cell, bool)>> {
         let ns = match src {
             Source::Pod(i) => pod_netns(&self.prefix, &self.topo.endpoints[*i].key),
             Source::Node(n) => node_netns(&self.prefix, n),
@@ -86,13 +98,13 @@ impl Prober {
         Ok(std::thread::scope(|s| {
             let handles: Vec<_> = cells
                 .iter()
-                .map(|c| s.spawn(move || ((*c).clone(), self.probe(c))))
+                .map(|c| s.spawn(move || ((*c).clone(), self.probe(c, timeout))))
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         }))
     }
 
-    fn probe(&self, cell: &Cell) -> bool {
+    fn probe(&self, cell: &Cell, timeout: Duration) -> bool {
         let dst = &self.topo.endpoints[cell.to];
         let family = cell.svc.family;
         let (Some(dst_ip), Some(src_ip)) = (dst.ip(family), self.source_ip(&cell.from, family))
@@ -101,13 +113,14 @@ impl Prober {
         };
         let token = format!("probe-{}", self.fresh_port(&cell.from));
         let reply = match cell.svc.proto {
-            Proto::Tcp => tcp_exchange(SocketAddr::new(dst_ip, cell.svc.port), &token),
+            Proto::Tcp => tcp_exchange(SocketAddr::new(dst_ip, cell.svc.port), &token, timeout),
             Proto::Udp => {
                 let port = self.fresh_port(&cell.from);
                 udp_exchange(
                     SocketAddr::new(src_ip, port),
                     SocketAddr::new(dst_ip, cell.svc.port),
                     &token,
+                    timeout,
                 )
             }
         };
@@ -122,9 +135,9 @@ impl Prober {
     }
 }
 
-fn tcp_exchange(dst: SocketAddr, token: &str) -> Option<String> {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut stream = TcpStream::connect_timeout(&dst, TIMEOUT).ok()?;
+fn tcp_exchange(dst: SocketAddr, token: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&dst, timeout).ok()?;
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(50));
@@ -147,10 +160,15 @@ fn tcp_exchange(dst: SocketAddr, token: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-fn udp_exchange(src: SocketAddr, dst: SocketAddr, token: &str) -> Option<String> {
+fn udp_exchange(
+    src: SocketAddr,
+    dst: SocketAddr,
+    token: &str,
+    timeout: Duration,
+) -> Option<String> {
     let sock = UdpSocket::bind(src).ok()?;
     sock.connect(dst).ok()?;
-    sock.set_read_timeout(Some(TIMEOUT)).ok()?;
+    sock.set_read_timeout(Some(timeout)).ok()?;
     sock.send(format!("{token}\n").as_bytes()).ok()?;
     let mut buf = [0u8; 256];
     let n = sock.recv(&mut buf).ok()?;

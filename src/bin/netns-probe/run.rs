@@ -20,6 +20,9 @@ use crate::netns;
 use crate::plan::{node_netns, pod_netns, Topology};
 use crate::probe::Prober;
 
+/// Per-probe timeout while polling for convergence in daemon mode.
+const QUICK_TIMEOUT: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     Once,
@@ -253,7 +256,9 @@ impl Driver<'_> {
     }
 
     /// Probe until the matrix matches or the deadline passes; returns the
-    /// last matrix and the convergence time.
+    /// last matrix and the convergence time. Polling uses quick probes
+    /// (QUICK_TIMEOUT) to time the change; only a full measurement with the
+    /// 1 s timeout decides.
     fn converge(
         &self,
         cells: &[Cell],
@@ -272,17 +277,21 @@ impl Driver<'_> {
                     );
                 }
             }
-            let actual = self.prober.measure(cells)?;
-            if matrix::differences(expected, &actual).is_empty() {
-                return Ok((actual, format!("{:.2}s", start.elapsed().as_secs_f64())));
+            let quick = self.prober.measure_with(cells, QUICK_TIMEOUT)?;
+            let seen = start.elapsed();
+            if matrix::differences(expected, &quick).is_empty() || Instant::now() >= deadline {
+                let actual = self.prober.measure(cells)?;
+                if matrix::differences(expected, &actual).is_empty() {
+                    return Ok((actual, format!("{:.2}s", seen.as_secs_f64())));
+                }
+                if Instant::now() >= deadline {
+                    return Ok((
+                        actual,
+                        format!(" (not converged after {}s)", self.args.deadline_secs),
+                    ));
+                }
             }
-            if Instant::now() >= deadline {
-                return Ok((
-                    actual,
-                    format!(" (not converged after {}s)", self.args.deadline_secs),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
