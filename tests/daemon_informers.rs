@@ -342,3 +342,23 @@ async fn snapshot_once_lists_each_kind_once() {
     assert_eq!(requests.len(), 3, "one list per kind: {requests:?}");
     assert!(requests.iter().all(|r| !r.contains("watch=true")));
 }
+
+#[tokio::test]
+async fn an_http_410_on_watch_start_also_forces_a_relist() {
+    let (mut objects, _) = cluster();
+    let mut server = server_with(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
+    let pod_lists = server.list_count(Kind::Pod);
+
+    server.stop().await;
+    server.delete(Kind::Pod, "x", "b");
+    remove(&mut objects, "Pod", "x", "b");
+    server.compact();
+    server.set_gone_as_http(true);
+    server.restart().await;
+    converges_to(&mut d, &objects).await;
+    assert!(server.list_count(Kind::Pod) > pod_lists, "pods re-listed");
+    d.stop().await;
+}

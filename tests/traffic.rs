@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::fs::File;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
@@ -136,20 +135,10 @@ impl Drop for Topology {
     }
 }
 
-/// Run `f` on a thread inside named namespace `ns`.
-fn in_named<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = File::open(&path).expect("namespace file");
-        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-}
-
 /// TCP accept and UDP echo servers on both families in the server
 /// namespace, until `stop` (polling, so every loop is bounded).
 fn servers(ns: &str, stop: Arc<AtomicBool>) -> JoinHandle<()> {
-    in_named(ns, move || {
+    common::in_named_netns(ns, move || {
         let tcp: Vec<TcpListener> = [SERVER_V4, SERVER_V6]
             .iter()
             .map(|a| TcpListener::bind((a.parse::<IpAddr>().unwrap(), PORT)).unwrap())
@@ -185,7 +174,7 @@ fn servers(ns: &str, stop: Arc<AtomicBool>) -> JoinHandle<()> {
 /// (tcp v4, udp v4, tcp v6, udp v6): whether each probe from the client
 /// namespace to the server got through.
 fn probe(ns: &str) -> [bool; 4] {
-    in_named(ns, || {
+    common::in_named_netns(ns, || {
         let mut out = [false; 4];
         for (i, server) in [SERVER_V4, SERVER_V6].iter().enumerate() {
             let to = SocketAddr::new(server.parse().unwrap(), PORT);

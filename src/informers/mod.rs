@@ -146,6 +146,9 @@ fn convert_all<K, T>(
     out
 }
 
+/// Pause before a watcher is started afresh.
+const RESTART_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The three reflector stores (cheap to clone: they share the caches).
 #[derive(Clone)]
 pub struct Stores {
@@ -236,29 +239,46 @@ fn watch<K>(
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(trim)
-        .reflect(writer);
+    let (reader, mut writer) = reflector::store();
     let trigger = trigger.clone();
     let task = tokio::spawn(async move {
-        stream
-            .for_each(|event| {
+        // A fresh watcher starts with a full list. kube's watcher re-lists
+        // by itself on a 410 ERROR event, but on an HTTP 410 answer to the
+        // watch request it would retry the expired resourceVersion forever:
+        // then a new watcher is started (the store keeps its state until the
+        // new list completes).
+        loop {
+            let mut events = watcher::watcher(api.clone(), watcher::Config::default())
+                .default_backoff()
+                .modify(trim)
+                .boxed();
+            while let Some(event) = events.next().await {
                 match event {
-                    Ok(Event::Apply(_) | Event::Delete(_) | Event::InitDone) => {
-                        trigger.notify_one();
+                    Ok(event) => {
+                        writer.apply_watcher_event(&event);
+                        match event {
+                            Event::Apply(_) | Event::Delete(_) | Event::InitDone => {
+                                trigger.notify_one()
+                            }
+                            Event::Init => tracing::debug!(kind, "listing"),
+                            Event::InitApply(_) => {}
+                        }
                     }
-                    Ok(Event::Init) => tracing::debug!(kind, "listing"),
-                    Ok(Event::InitApply(_)) => {}
+                    Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))
+                        if status.code == 410 =>
+                    {
+                        tracing::warn!(kind, "watch expired (HTTP 410 Gone), re-listing");
+                        break;
+                    }
                     Err(e) => tracing::warn!(
                         kind,
                         "watch failed, keeping the last state and retrying with backoff: {e}"
                     ),
                 }
-                futures::future::ready(())
-            })
-            .await;
+            }
+            // Never a hot loop, whatever the server answers.
+            tokio::time::sleep(RESTART_DELAY).await;
+        }
     });
     (reader, task)
 }

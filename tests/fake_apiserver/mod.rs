@@ -90,6 +90,9 @@ struct State {
     history: Vec<(u64, Kind, &'static str, Value)>,
     /// Watches from a resourceVersion below this get 410 Gone.
     compacted: u64,
+    /// Answer a watch from a compacted resourceVersion with HTTP 410 instead
+    /// of an ERROR event in a 200 stream.
+    gone_as_http: bool,
     /// Kinds whose list requests answer 500 (to hold back a store's sync).
     failing_lists: Vec<Kind>,
     /// Every request line served (`GET /path?query`).
@@ -113,6 +116,7 @@ impl FakeApiServer {
             objects: BTreeMap::new(),
             history: Vec::new(),
             compacted: 0,
+            gone_as_http: false,
             failing_lists: Vec::new(),
             requests: Vec::new(),
             tx,
@@ -236,6 +240,12 @@ impl FakeApiServer {
     pub fn expire_watches(&self) {
         self.compact();
         let _ = self.state().tx.send(Broadcast::Expire);
+    }
+
+    /// Answer watches from a compacted resourceVersion with HTTP 410 (true)
+    /// or, as the API server's watch cache does, with an ERROR event (false).
+    pub fn set_gone_as_http(&self, http: bool) {
+        self.state().gone_as_http = http;
     }
 
     /// Send a BOOKMARK at the current resourceVersion to every open watch.
@@ -405,7 +415,7 @@ async fn watch(
 ) -> std::io::Result<()> {
     // Subscribe and read the history under one lock: no event is lost or
     // sent twice between the two.
-    let (mut rx, backlog, expired, rv_now) = {
+    let (mut rx, backlog, expired, rv_now, gone_as_http) = {
         let s = lock(state);
         let backlog: Vec<Value> = s
             .history
@@ -413,8 +423,18 @@ async fn watch(
             .filter(|(rv, k, _, _)| *rv > from && *k == kind)
             .map(|(_, _, t, o)| json!({"type": t, "object": o}))
             .collect();
-        (s.tx.subscribe(), backlog, from < s.compacted, s.rv)
+        (
+            s.tx.subscribe(),
+            backlog,
+            from < s.compacted,
+            s.rv,
+            s.gone_as_http,
+        )
     };
+    if expired && gone_as_http {
+        let msg = format!("too old resource version: {from} ({rv_now})");
+        return respond(stream, "410 Gone", &status_json(410, "Expired", &msg)).await;
+    }
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     stream.write_all(head.as_bytes()).await?;
     if expired {
