@@ -19,7 +19,8 @@
 //!   named container ports `http` 8080/TCP, `metrics` 9090/TCP, and `db`
 //!   5432/TCP or `dns` 53/UDP by tier. About 1% are Pending without an IP,
 //!   0.5% Succeeded, 0.5% host-network.
-//! - Policy `j` lives in namespace `j % namespaces`. Each namespace's first
+//! - Policy `j` lives in namespace `j % clamp(policies / 10, 1, namespaces)`
+//!   (about ten per namespace that has any). Each such namespace's first
 //!   policy is a default-deny of ingress, its second a default-deny of egress
 //!   that allows DNS; the rest are drawn from: pod selector + named port,
 //!   namespace AND pod selector, matchExpressions (In, NotIn, Exists,
@@ -130,7 +131,12 @@ pub fn generate(p: &Params) -> Cluster {
         })
         .collect();
     let pods = (0..p.pods).map(|i| pod(p, i, &mut rng)).collect();
-    let policies = (0..p.policies).map(|j| policy(j, nss, &mut rng)).collect();
+    // About ten policies per namespace that has any (not every namespace
+    // has policies), so every policy count gets the whole mix.
+    let with_policies = (p.policies / 10).clamp(1, nss);
+    let policies = (0..p.policies)
+        .map(|j| policy(j, with_policies, &mut rng))
+        .collect();
     Cluster {
         namespaces,
         pods,
