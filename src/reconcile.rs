@@ -199,12 +199,13 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
         started: Instant,
     ) -> Outcome {
         if reason != Reason::Resync && self.last.as_ref() == Some(&rs) {
-            tracing::info!(?reason, "ruleset unchanged, commit skipped");
+            tracing::info!("ruleset unchanged, commit skipped");
             return Outcome::Skipped;
         }
-        match self.commit(rs.clone(), reason == Reason::Resync).await {
+        let (rs, result) = self.commit(rs, reason == Reason::Resync).await;
+        match result {
             Ok(report) if report.skipped => {
-                tracing::info!(?reason, "ruleset unchanged (dataplane), commit skipped");
+                tracing::info!("ruleset unchanged (dataplane), commit skipped");
                 self.last = Some(rs);
                 Outcome::Skipped
             }
@@ -213,7 +214,6 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 let script_hash = names::short_hash(render::render(&rs).as_bytes(), 16);
                 self.metrics.record_commit(stats, report.bytes);
                 tracing::info!(
-                    ?reason,
                     rules = stats.rules,
                     sets = stats.sets + stats.maps,
                     elements = stats.set_elements + stats.map_elements,
@@ -226,10 +226,7 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 Outcome::Committed(report)
             }
             Err(e) => {
-                tracing::error!(
-                    ?reason,
-                    "commit failed, the previous ruleset stays in force: {e}"
-                );
+                tracing::error!("commit failed, the previous ruleset stays in force: {e}");
                 Outcome::Failed(e)
             }
         }
@@ -237,24 +234,31 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
 
     /// Commit on the blocking pool (netlink I/O blocks).
     /// `force` makes the dataplane send even a ruleset it remembers.
-    async fn commit(&mut self, rs: RuleSet, force: bool) -> Result<CommitReport, String> {
+    /// The ruleset comes back with the result (an empty stand-in if the
+    /// commit panicked; it is only logged then).
+    async fn commit(
+        &mut self,
+        rs: RuleSet,
+        force: bool,
+    ) -> (RuleSet, Result<CommitReport, String>) {
         let Some(mut dataplane) = self.dataplane.take() else {
-            return Err("dataplane lost by an earlier panic".into());
+            return (rs, Err("dataplane lost by an earlier panic".into()));
         };
+        let fallback = RuleSet::new(rs.table.clone());
         let joined = tokio::task::spawn_blocking(move || {
             if force {
                 dataplane.forget();
             }
             let result = dataplane.commit(&rs).map_err(|e| e.to_string());
-            (dataplane, result)
+            (dataplane, rs, result)
         })
         .await;
         match joined {
-            Ok((dataplane, result)) => {
+            Ok((dataplane, rs, result)) => {
                 self.dataplane = Some(dataplane);
-                result
+                (rs, result)
             }
-            Err(e) => Err(format!("commit task panicked: {e}")),
+            Err(e) => (fallback, Err(format!("commit task panicked: {e}"))),
         }
     }
 

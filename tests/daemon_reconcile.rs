@@ -314,3 +314,57 @@ async fn shutdown_during_a_debounce_stops_without_committing() {
         .unwrap();
     assert_eq!(l.fake.commit_count(), 1);
 }
+
+/// Log lines written by the code under test (one current-thread runtime, so
+/// a thread-local subscriber sees the loop's events).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_info_line_per_commit_and_one_per_skip() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let l = start(timing());
+    run_for(Duration::from_millis(10)).await;
+    l.trigger.notify_one(); // unchanged: skipped
+    run_for(Duration::from_millis(300)).await;
+    l.source.set_pods(&["a", "b"]);
+    l.trigger.notify_one();
+    run_for(Duration::from_millis(300)).await;
+    l.stop.send(true).unwrap();
+    l.task.await.unwrap();
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let commits: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("committed ruleset"))
+        .collect();
+    assert_eq!(commits.len(), 2, "{text}");
+    for line in &commits {
+        for field in [
+            "rules=",
+            "sets=",
+            "elements=",
+            "bytes=",
+            "duration_ms=",
+            "script_hash=",
+        ] {
+            assert!(line.contains(field), "{field} missing in {line}");
+        }
+    }
+    assert_eq!(text.matches("commit skipped").count(), 1, "{text}");
+}
