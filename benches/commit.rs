@@ -140,9 +140,16 @@ fn nft_f(script: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
     v.sort();
     v[v.len() / 2]
+}
+
+/// `median (min-max)` in milliseconds.
+fn spread(v: &[Duration]) -> String {
+    let (lo, hi) = (v.iter().min().unwrap(), v.iter().max().unwrap());
+    format!("{:.1} ms ({:.1}-{:.1})", ms(median(v)), ms(*lo), ms(*hi))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -187,7 +194,7 @@ fn main() {
         "batch: {} messages, {} bytes; encode median {:.2} ms",
         enc.objects.len(),
         enc.bytes.len(),
-        ms(median(encodes))
+        ms(median(&encodes))
     );
 
     let (netlink, nft) = std::thread::spawn(move || {
@@ -209,11 +216,11 @@ fn main() {
     })
     .join()
     .expect("bench thread");
-    let (a, b) = (median(netlink), median(nft));
+    let (a, b) = (median(&netlink), median(&nft));
     println!(
-        "commit, median of {rounds}: netlink {:.1} ms, nft -f {:.1} ms, ratio nft/netlink {:.2}x",
-        ms(a),
-        ms(b),
+        "commit, median (min-max) of {rounds}: netlink {}, nft -f {}, ratio nft/netlink {:.2}x",
+        spread(&netlink),
+        spread(&nft),
         b.as_secs_f64() / a.as_secs_f64()
     );
 }
