@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::cidr;
 use super::index::{Cluster, FAMILIES};
-use super::peers::{self, Resolved};
+use super::peers::{self, NamedIndex, Resolved};
 use super::ports::{self, PortMatch};
 use super::validate::{Compiled, Dir};
 use crate::model::{
@@ -94,6 +94,8 @@ pub struct Builder<'c, 'a> {
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
     /// (policy, rule, port index) -> (resolved port, destination set match).
     named: BTreeMap<(usize, usize, usize), Vec<(u16, Match)>>,
+    /// Where each (port name, protocol) of an egress rule resolves.
+    named_index: BTreeMap<(String, Proto), NamedIndex>,
     /// Egress class chain by selecting policies (egress rules do not depend
     /// on the pod they isolate).
     egress_classes: BTreeMap<Vec<usize>, String>,
@@ -126,6 +128,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             resolved: BTreeMap::new(),
             addr: BTreeMap::new(),
             named: BTreeMap::new(),
+            named_index: BTreeMap::new(),
             egress_classes: BTreeMap::new(),
         }
     }
@@ -356,12 +359,12 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         let cluster = self.cluster;
         let any = self.policies[pi].egress_rules[ri].peers.is_none();
-        let by_port = if any {
-            peers::named_destinations(cluster, None, name, proto)
-        } else {
-            let r = self.resolved((pi, Dir::Egress, ri)).clone();
-            peers::named_destinations(cluster, Some(&r), name, proto)
-        };
+        let r = (!any).then(|| self.resolved((pi, Dir::Egress, ri)).clone());
+        let index = self
+            .named_index
+            .entry((name.to_string(), proto))
+            .or_insert_with(|| NamedIndex::new(cluster, name, proto));
+        let by_port = peers::named_destinations(cluster, r.as_ref(), index);
         let mut v = Vec::new();
         for (port, fams) in by_port {
             for (family, ranges) in FAMILIES.into_iter().zip(fams) {
