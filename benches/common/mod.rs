@@ -139,9 +139,12 @@ pub fn cluster(size: Size) -> Snapshot {
             spec: serde_json::from_value(policy_spec(j, nss)).expect("generated spec parses"),
         })
         .collect();
-    Snapshot {
+    let mut snap = Snapshot {
         pods,
         namespaces,
         policies,
-    }
+    };
+    // As the loaders and informers hand it over: lists sorted by key.
+    snap.normalize();
+    snap
 }
