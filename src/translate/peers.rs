@@ -80,7 +80,19 @@ impl NamedIndex {
         let mut ports = Vec::new();
         offsets.push(0);
         for p in &cluster.pods {
-            ports.extend(ports::resolve(p, name, proto));
+            let start = ports.len();
+            ports.extend(
+                p.ports
+                    .iter()
+                    .filter(|cp| ports::is_named(cp, name, proto))
+                    .map(|cp| cp.port),
+            );
+            if ports.len() - start > 1 {
+                ports[start..].sort_unstable();
+                let mut kept: Vec<u16> = ports.drain(start..).collect();
+                kept.dedup();
+                ports.extend(kept);
+            }
             offsets.push(ports.len() as u32);
         }
         NamedIndex { offsets, ports }
@@ -126,7 +138,10 @@ pub fn named_destinations(
         }
     }
     if let Some(r) = r {
-        for family in FAMILIES {
+        for family in FAMILIES
+            .into_iter()
+            .filter(|f| !r.blocks[fam_idx(*f)].is_empty())
+        {
             for (addr, pod) in cluster.pods_in_ranges(family, &r.blocks[fam_idx(family)]) {
                 add(pod, addr, family);
             }
