@@ -24,6 +24,19 @@ fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
     }
 }
 
+/// The base chain `forward` (filter, priority 0, policy accept).
+fn forward_chain(rules: Vec<Rule>) -> Chain {
+    Chain {
+        base: Some(BaseChain {
+            hook: Hook::Forward,
+            priority: 0,
+            policy: ChainPolicy::Accept,
+        }),
+        rules,
+        comment: String::new(),
+    }
+}
+
 /// A small ruleset with every kind of object and match.
 fn sample(table: &str) -> RuleSet {
     let mut rs = RuleSet::new(table);
@@ -78,33 +91,25 @@ fn sample(table: &str) -> RuleSet {
     };
     rs.chains.insert(
         "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: 0,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: vec![
-                rule(
-                    vec![Match::CtState(
-                        CtStates::ESTABLISHED.union(CtStates::RELATED),
-                    )],
-                    Verdict::Accept,
-                    "replies",
-                ),
-                rule(
-                    vec![
-                        Match::L4Proto(Proto::Icmpv6),
-                        Match::Icmpv6Type { lo: 133, hi: 137 },
-                    ],
-                    Verdict::Accept,
-                    "neighbour discovery",
-                ),
-                rule(vec![], vmap(Family::V4, "ingress-v4"), ""),
-                rule(vec![], vmap(Family::V6, "ingress-v6"), ""),
-            ],
-            comment: String::new(),
-        },
+        forward_chain(vec![
+            rule(
+                vec![Match::CtState(
+                    CtStates::ESTABLISHED.union(CtStates::RELATED),
+                )],
+                Verdict::Accept,
+                "replies",
+            ),
+            rule(
+                vec![
+                    Match::L4Proto(Proto::Icmpv6),
+                    Match::Icmpv6Type { lo: 133, hi: 137 },
+                ],
+                Verdict::Accept,
+                "neighbour discovery",
+            ),
+            rule(vec![], vmap(Family::V4, "ingress-v4"), ""),
+            rule(vec![], vmap(Family::V6, "ingress-v6"), ""),
+        ]),
     );
     rs.chains.insert(
         "pin-a".into(),
@@ -372,4 +377,98 @@ fn a_new_commit_replaces_the_whole_table() {
         assert!(!text.contains("198.18.0.1 : jump"), "{text}");
         assert!(text.contains("ns/pol\""), "{text}");
     });
+}
+
+/// 20,000 rules in 200 chains and 100,000 set elements (single IPv6
+/// addresses, so 200,001 kernel elements with the interval ends).
+fn large(table: &str) -> RuleSet {
+    let mut rs = RuleSet::new(table);
+    let base = u128::from("fd00:198:18:1::".parse::<std::net::Ipv6Addr>().unwrap());
+    let elements = (0..100_000u128)
+        .map(|i| {
+            let a = IpAddr::V6((base + 2 * i).into());
+            Interval { start: a, end: a }
+        })
+        .collect();
+    rs.sets.insert(
+        "big".into(),
+        AddrSet {
+            family: Family::V6,
+            elements,
+            comment: String::new(),
+        },
+    );
+    let mut forward = Vec::new();
+    for c in 0..200 {
+        let name = format!("c{c:03}");
+        forward.push(rule(vec![], Verdict::Jump(name.clone()), ""));
+        let rules = (0..100u16)
+            .map(|r| {
+                rule(
+                    vec![
+                        Match::AddrInSet {
+                            field: AddrField::Saddr,
+                            family: Family::V6,
+                            set: "big".into(),
+                        },
+                        Match::L4Proto(Proto::Tcp),
+                        Match::Dport {
+                            lo: 1000 + r,
+                            hi: 1000 + r,
+                        },
+                    ],
+                    Verdict::Accept,
+                    &format!("ns-{c}/policy-{r}"),
+                )
+            })
+            .collect();
+        rs.chains.insert(
+            name,
+            Chain {
+                base: None,
+                rules,
+                comment: String::new(),
+            },
+        );
+    }
+    forward.truncate(100); // 200 jumps would make 20,200 rules; keep it round
+    rs.chains.insert("forward".into(), forward_chain(forward));
+    rs.chains.get_mut("c199").unwrap().rules.truncate(0);
+    rs
+}
+
+#[test]
+fn twenty_thousand_rules_and_a_hundred_thousand_elements_commit() {
+    if common::skip_unless_root("twenty_thousand_rules_and_a_hundred_thousand_elements_commit")
+        || !common::have_nft()
+    {
+        return;
+    }
+    let rs = large("fnp");
+    let stats = rs.stats();
+    assert_eq!(
+        (stats.rules, stats.set_elements),
+        (20_000, 100_000),
+        "{stats}"
+    );
+    let (report, rules, elems) = common::in_netns(move || {
+        let report = apply::commit_once(&rs).expect("large commit");
+        // Replacing it works too (the old table is deleted in the same batch).
+        apply::commit_once(&rs).expect("second large commit");
+        let text = common::nft(&["list", "table", "inet", "fnp"], None).unwrap();
+        let rules = text.matches("comment \"ns-").count() + text.matches("jump c").count();
+        let json = common::nft(&["-j", "list", "set", "inet", "fnp", "big"], None).unwrap();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let elems = v["nftables"][1]["set"]["elem"]
+            .as_array()
+            .map_or(0, Vec::len);
+        (report, rules, elems)
+    });
+    eprintln!("{report}");
+    assert!(
+        report.bytes > 4 << 20,
+        "a batch larger than any default socket buffer"
+    );
+    assert_eq!(rules, 20_000);
+    assert_eq!(elems, 100_000);
 }

@@ -505,3 +505,49 @@ fn interval_sets_send_a_leading_end_element_and_none_after_all_ones() {
         ]
     );
 }
+
+#[test]
+fn every_golden_script_applies_twice_and_lists_its_table() {
+    if skip("every_golden_script_applies_twice_and_lists_its_table") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nft"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden scripts in {}", dir.display());
+    let table = flock_netpol::model::DEFAULT_TABLE;
+    for file in files {
+        let script = std::fs::read_to_string(&file).expect("read golden");
+        let shown = file.display().to_string();
+        let listed = in_netns(move || {
+            for round in ["first", "second"] {
+                nft(&["-f", "-"], Some(&script))
+                    .unwrap_or_else(|e| panic!("{round} nft -f of {shown} failed: {e}"));
+            }
+            nft(&["list", "table", "inet", table], None)
+                .unwrap_or_else(|e| panic!("nft list table after {shown}: {e}"))
+        });
+        assert!(
+            listed.contains(&format!("table inet {table} {{")),
+            "{}: table not listed:\n{listed}",
+            file.display()
+        );
+        let script = std::fs::read_to_string(&file).expect("read golden");
+        for object in ["\tchain ", "\tset ", "\tmap "] {
+            assert_eq!(
+                count_lines(&listed, object),
+                count_lines(&script, object),
+                "{}: {object:?} objects differ between the script and the kernel",
+                file.display()
+            );
+        }
+    }
+}
+
+fn count_lines(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use rustables::{Chain as NftChain, MsgType, ProtocolFamily, Rule as NftRule, Table};
 
-use super::expr::{self, MAX_COMMENT_BYTES};
+use super::expr;
 use super::nfnl::{self, Elem, SetSpec, Writer, NLM_F_ACK, NLM_F_REQUEST};
 use crate::model::{AddrSet, Chain, ChainPolicy, Family, Hook, Interval, RuleSet, VerdictMap};
 
@@ -168,7 +168,8 @@ impl Stream {
     /// Ask for an ACK on the last message, close the batch.
     fn finish(mut self) -> Encoded {
         if let Some(last) = nfnl::messages(&self.w.buf).last().copied() {
-            let start = last.bytes.as_ptr() as usize - self.w.buf.as_ptr() as usize;
+            // The last message ends the buffer.
+            let start = self.w.buf.len() - last.bytes.len();
             let seq = last.seq;
             let flags = last.flags | NLM_F_ACK | NLM_F_REQUEST;
             nfnl::patch_header(&mut self.w.buf, start, seq, flags);
@@ -279,18 +280,15 @@ fn nft_chain(t: &Table, name: &str, chain: &Chain) -> NftChain {
 
 fn nft_rule(chain: &NftChain, rule: &crate::model::Rule) -> Result<NftRule, String> {
     let mut exprs = Vec::new();
+    let mut deps = expr::Deps::default();
     for m in &rule.matches {
-        expr::push_match(&mut exprs, m).map_err(|e| e.to_string())?;
+        expr::push_match(&mut exprs, &mut deps, m).map_err(|e| e.to_string())?;
     }
-    expr::push_verdict(&mut exprs, rule.counter, &rule.verdict).map_err(|e| e.to_string())?;
+    expr::push_verdict(&mut exprs, &mut deps, rule.counter, &rule.verdict)
+        .map_err(|e| e.to_string())?;
     let mut r = NftRule::new(chain).map_err(|e| format!("{e:?}"))?;
     for e in exprs {
         r.add_expr(e);
-    }
-    if rule.comment.len() > MAX_COMMENT_BYTES || rule.comment.contains('\0') {
-        return Err(format!(
-            "a comment must be at most {MAX_COMMENT_BYTES} bytes without NUL"
-        ));
     }
     if let Some(ud) = expr::comment_userdata(&rule.comment) {
         r.set_userdata(ud);

@@ -36,18 +36,29 @@ fn load(base: u32, offset: u32, len: u32) -> Payload {
         .with_dreg(Register::Reg1)
 }
 
-/// `meta nfproto ipv4|ipv6` (the dependency nft adds before an `ip`/`ip6`
-/// header field in an inet table), then the address field loaded into reg 1.
-fn addr_field(out: &mut Vec<RawExpression>, field: AddrField, family: Family) {
+/// Which protocol dependencies a rule already has: nft adds `meta nfproto`
+/// before the FIRST `ip` / `ip6` payload of a rule only.
+#[derive(Debug, Default)]
+pub struct Deps {
+    nfproto: Option<Family>,
+}
+
+/// `meta nfproto ipv4|ipv6` (the dependency nft adds before the first
+/// `ip`/`ip6` header field of a rule in an inet table), then the address
+/// field loaded into reg 1.
+fn addr_field(out: &mut Vec<RawExpression>, deps: &mut Deps, field: AddrField, family: Family) {
     let (proto, offset, len) = match (family, field) {
         (Family::V4, AddrField::Saddr) => (NFPROTO_IPV4, 12, 4), // ip saddr
         (Family::V4, AddrField::Daddr) => (NFPROTO_IPV4, 16, 4), // ip daddr
         (Family::V6, AddrField::Saddr) => (NFPROTO_IPV6, 8, 16), // ip6 saddr
         (Family::V6, AddrField::Daddr) => (NFPROTO_IPV6, 24, 16), // ip6 daddr
     };
-    // meta nfproto ipv4 / ipv6
-    out.push(Meta::new(MetaType::NfProto).into());
-    out.push(Cmp::new(CmpOp::Eq, [proto]).into());
+    if deps.nfproto != Some(family) {
+        // meta nfproto ipv4 / ipv6
+        out.push(Meta::new(MetaType::NfProto).into());
+        out.push(Cmp::new(CmpOp::Eq, [proto]).into());
+        deps.nfproto = Some(family);
+    }
     // ip saddr / ip daddr / ip6 saddr / ip6 daddr (loaded into reg 1)
     out.push(load(NETWORK_HEADER, offset, len).into());
 }
@@ -80,7 +91,11 @@ fn range(out: &mut Vec<RawExpression>, payload: Payload, lo: Vec<u8>, hi: Vec<u8
 }
 
 /// Append the expressions of one match.
-pub fn push_match(out: &mut Vec<RawExpression>, m: &Match) -> Result<(), ExprError> {
+pub fn push_match(
+    out: &mut Vec<RawExpression>,
+    deps: &mut Deps,
+    m: &Match,
+) -> Result<(), ExprError> {
     match m {
         Match::CtState(states) => {
             // ct state established,related:
@@ -95,12 +110,12 @@ pub fn push_match(out: &mut Vec<RawExpression>, m: &Match) -> Result<(), ExprErr
         }
         Match::AddrInSet { field, family, set } => {
             // ip saddr @set: [ lookup reg 1 set SET ]
-            addr_field(out, *field, *family);
+            addr_field(out, deps, *field, *family);
             out.push(lookup(set)?.into());
         }
         Match::AddrEq { field, addr } => {
             // ip saddr 198.18.0.1: [ cmp eq reg 1 ADDR ]
-            addr_field(out, *field, Family::of(addr));
+            addr_field(out, deps, *field, Family::of(addr));
             out.push(Cmp::new(CmpOp::Eq, addr_bytes(addr)).into());
         }
         Match::L4Proto(p) => {
@@ -133,6 +148,7 @@ pub fn push_match(out: &mut Vec<RawExpression>, m: &Match) -> Result<(), ExprErr
 /// verdict.
 pub fn push_verdict(
     out: &mut Vec<RawExpression>,
+    deps: &mut Deps,
     counter: bool,
     v: &Verdict,
 ) -> Result<(), ExprError> {
@@ -150,7 +166,7 @@ pub fn push_verdict(
         },
         Verdict::Vmap { field, family, map } => {
             // ip saddr vmap @map: [ lookup reg 1 set MAP dreg 0 ]
-            addr_field(out, *field, *family);
+            addr_field(out, deps, *field, *family);
             out.push(lookup(map)?.with_dreg(Register::Verdict).into());
             return Ok(());
         }
@@ -159,20 +175,20 @@ pub fn push_verdict(
     Ok(())
 }
 
-/// Longest rule comment nft accepts (`NFTNL_UDATA_COMMENT_MAXLEN`).
-pub const MAX_COMMENT_BYTES: usize = 128;
-
 /// Rule user data holding `comment` exactly as nft stores it: the TLV
 /// `NFTNL_UDATA_RULE_COMMENT` (type 0), length including the NUL, the text,
-/// NUL. Empty comment: no user data.
+/// NUL. The text is the renderer's (`render::comment_text`: quotes and
+/// control characters replaced, at most 128 bytes), so `nft list` shows the
+/// same comment either way. Empty comment: no user data.
 pub fn comment_userdata(comment: &str) -> Option<Vec<u8>> {
-    if comment.is_empty() {
+    let text = crate::render::comment_text(comment);
+    if text.is_empty() {
         return None;
     }
-    let mut v = Vec::with_capacity(comment.len() + 3);
+    let mut v = Vec::with_capacity(text.len() + 3);
     v.push(0); // NFTNL_UDATA_RULE_COMMENT
-    v.push((comment.len() + 1) as u8);
-    v.extend_from_slice(comment.as_bytes());
+    v.push((text.len() + 1) as u8);
+    v.extend_from_slice(text.as_bytes());
     v.push(0);
     Some(v)
 }
@@ -194,10 +210,20 @@ mod tests {
     #[test]
     fn a_port_range_is_two_loads_and_two_comparisons() {
         let mut one = Vec::new();
-        push_match(&mut one, &Match::Dport { lo: 80, hi: 80 }).unwrap();
+        push_match(
+            &mut one,
+            &mut Deps::default(),
+            &Match::Dport { lo: 80, hi: 80 },
+        )
+        .unwrap();
         assert_eq!(one.len(), 2);
         let mut two = Vec::new();
-        push_match(&mut two, &Match::Dport { lo: 80, hi: 90 }).unwrap();
+        push_match(
+            &mut two,
+            &mut Deps::default(),
+            &Match::Dport { lo: 80, hi: 90 },
+        )
+        .unwrap();
         assert_eq!(two.len(), 4);
         assert_eq!(two[0], two[2], "the same load twice");
         assert_ne!(two[1], two[3]);
@@ -207,8 +233,10 @@ mod tests {
     fn an_ipv6_address_match_checks_the_family_first() {
         let mut out = Vec::new();
         let addr: IpAddr = "fd00:198:18::1".parse().unwrap();
+        let mut deps = Deps::default();
         push_match(
             &mut out,
+            &mut deps,
             &Match::AddrEq {
                 field: AddrField::Daddr,
                 addr,
@@ -219,5 +247,26 @@ mod tests {
         assert_eq!(out[1], Cmp::new(CmpOp::Eq, [NFPROTO_IPV6]).into());
         assert_eq!(out[2], load(NETWORK_HEADER, 24, 16).into());
         assert_eq!(out[3], Cmp::new(CmpOp::Eq, addr_bytes(&addr)).into());
+        // A second ip6 field in the same rule gets no second dependency.
+        push_verdict(
+            &mut out,
+            &mut deps,
+            false,
+            &Verdict::Vmap {
+                field: AddrField::Saddr,
+                family: Family::V6,
+                map: "m".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(out.len(), 6, "payload and lookup only");
+    }
+
+    #[test]
+    fn a_long_comment_is_stored_cut_and_cleaned_like_the_rendered_one() {
+        let long = format!("a\"b\n{}", "x".repeat(300));
+        let ud = comment_userdata(&long).unwrap();
+        assert_eq!(ud[1] as usize, 129, "128 bytes and the NUL");
+        assert_eq!(&ud[2..6], b"a'b ");
     }
 }

@@ -130,6 +130,10 @@ impl ApplyError {
 pub trait Dataplane: Send {
     /// Replace our table with `rs`, atomically.
     fn commit(&mut self, rs: &RuleSet) -> Result<CommitReport, ApplyError>;
+
+    /// Forget what was committed, so that the next commit is sent even when
+    /// unchanged (the daemon's periodic resync). Default: nothing remembered.
+    fn forget(&mut self) {}
 }
 
 /// The kernel of the current network namespace. Remembers the last ruleset
@@ -142,12 +146,6 @@ pub struct Kernel {
 impl Kernel {
     pub fn new() -> Kernel {
         Kernel::default()
-    }
-
-    /// Forget the last committed ruleset: the next commit is sent even if
-    /// unchanged (a periodic resync repairing a table someone altered).
-    pub fn forget(&mut self) {
-        self.last = None;
     }
 }
 
@@ -162,6 +160,12 @@ impl Dataplane for Kernel {
         let report = commit_once(rs)?;
         self.last = Some(rs.clone());
         Ok(report)
+    }
+
+    /// Forget the last committed ruleset: the next commit is sent even if
+    /// unchanged (a periodic resync repairing a table someone altered).
+    fn forget(&mut self) {
+        self.last = None;
     }
 }
 
@@ -196,3 +200,5 @@ pub fn cleanup(table: &str) -> Result<bool, ApplyError> {
         Err(e) => Err(e),
     }
 }
+
+pub mod fake;

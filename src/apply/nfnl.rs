@@ -370,25 +370,10 @@ mod tests {
         assert_eq!(attrs, want);
     }
 
-    #[test]
-    fn an_interval_map_declaration_matches_nft() {
-        // NEWSET of `set s4 { type ipv4_addr; flags interval; }` in table `t`,
-        // set id 2: 80 bytes in nft's dump.
+    /// The attributes of one NEWSET message written by `new_set`.
+    fn set_attrs(spec: &SetSpec<'_>) -> Vec<u8> {
         let mut w = Writer::default();
-        new_set(
-            &mut w,
-            5,
-            &SetSpec {
-                table: "t",
-                name: "s4",
-                flags: sys::NFT_SET_INTERVAL,
-                key_type: TYPE_IPV4_ADDR,
-                key_len: 4,
-                data_type: None,
-                id: 2,
-            },
-        );
-        assert_eq!(w.buf.len(), 80);
+        new_set(&mut w, 5, spec);
         let msgs = messages(&w.buf);
         assert_eq!(msgs.len(), 1);
         assert_eq!(
@@ -396,12 +381,84 @@ mod tests {
             "NFNL_SUBSYS_NFTABLES << 8 | NEWSET"
         );
         assert_eq!(msgs[0].seq, 5);
+        assert_eq!(
+            w.buf[16], NFPROTO_INET,
+            "the set's family is inet, not unspec"
+        );
+        w.buf[NFNL_PAYLOAD_OFFSET..].to_vec()
+    }
+
+    #[test]
+    fn an_interval_set_declaration_is_the_one_nft_sends() {
+        // `nft --debug=mnl` for `set s4 { type ipv4_addr; flags interval; }`
+        // in table `t` (set id 2): an 80-byte message with these attributes.
         #[rustfmt::skip]
-        let tail: &[u8] = &[
-            8, 0, 10, 0, 0, 0, 0, 2,             // NFTA_SET_ID 2
-            10, 0, 13, 0, 0, 4, 2, 0, 0, 0, 0, 0, // user data: key byte order big endian
+        let want: &[u8] = &[
+            6, 0, 1, 0, b't', 0, 0, 0,             // TABLE "t"
+            7, 0, 2, 0, b's', b'4', 0, 0,          // NAME "s4"
+            8, 0, 3, 0, 0, 0, 0, 4,                // FLAGS interval
+            8, 0, 4, 0, 0, 0, 0, 7,                // KEY_TYPE ipv4_addr
+            8, 0, 5, 0, 0, 0, 0, 4,                // KEY_LEN 4
+            8, 0, 10, 0, 0, 0, 0, 2,               // ID 2
+            10, 0, 13, 0, 0, 4, 2, 0, 0, 0, 0, 0,  // USERDATA key byte order
         ];
-        assert_eq!(&w.buf[80 - tail.len()..], tail);
+        let got = set_attrs(&SetSpec {
+            table: "t",
+            name: "s4",
+            flags: sys::NFT_SET_INTERVAL,
+            key_type: TYPE_IPV4_ADDR,
+            key_len: 4,
+            data_type: None,
+            id: 2,
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_verdict_map_declaration_is_the_one_nft_sends() {
+        // `nft --debug=mnl` for `map m4 { type ipv4_addr : verdict; }` in
+        // table `t` (set id 1): a 108-byte message with these attributes.
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            6, 0, 1, 0, b't', 0, 0, 0,
+            7, 0, 2, 0, b'm', b'4', 0, 0,
+            8, 0, 3, 0, 0, 0, 0, 8,                // FLAGS map
+            8, 0, 4, 0, 0, 0, 0, 7,
+            8, 0, 5, 0, 0, 0, 0, 4,
+            8, 0, 6, 0, 0xff, 0xff, 0xff, 0,       // DATA_TYPE verdict
+            8, 0, 7, 0, 0, 0, 0, 0,                // DATA_LEN 0
+            8, 0, 10, 0, 0, 0, 0, 1,               // ID 1
+            22, 0, 13, 0,                          // USERDATA
+            0, 4, 2, 0, 0, 0, 1, 4, 0, 0, 0, 0, 6, 4, 0, 0, 0, 0, 0, 0,
+        ];
+        let got = set_attrs(&SetSpec {
+            table: "t",
+            name: "m4",
+            flags: sys::NFT_SET_MAP,
+            key_type: TYPE_IPV4_ADDR,
+            key_len: 4,
+            data_type: Some(NFT_DATA_VERDICT),
+            id: 1,
+        });
+        assert_eq!(got.len() + NFNL_PAYLOAD_OFFSET, 108);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn batch_framing_is_the_one_nft_sends() {
+        // BATCH_BEGIN / END: 20 bytes, REQUEST, nfgenmsg res_id 10 (nftables)
+        // in big endian.
+        let mut w = Writer::default();
+        batch_begin(&mut w, 1);
+        batch_end(&mut w, 2);
+        let msgs = messages(&w.buf);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!((msgs[0].msg_type, msgs[1].msg_type), (0x10, 0x11));
+        for m in &msgs {
+            assert_eq!(m.bytes.len(), 20);
+            assert_eq!(m.flags, NLM_F_REQUEST);
+            assert_eq!(&m.bytes[16..], &[0, 0, 0, 10]);
+        }
     }
 
     #[test]

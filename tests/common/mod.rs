@@ -41,6 +41,20 @@ pub fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// Run `f` on a new thread inside the named namespace `ns` (made by
+/// `ip netns add`, so `/run/netns/<ns>` exists); join it for the result.
+pub fn in_named_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).expect("namespace file");
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+}
+
 /// Whether the `nft` binary is installed (a test-only dependency).
 pub fn have_nft() -> bool {
     Command::new("nft")

@@ -191,17 +191,6 @@ fn a_rule_comment_becomes_rule_user_data() {
 }
 
 #[test]
-fn a_too_long_comment_is_refused_naming_the_rule() {
-    let mut rs = sample();
-    rs.chains.get_mut("c").unwrap().rules[1].comment = "x".repeat(200);
-    let e = encode(&rs).unwrap_err();
-    assert_eq!(
-        e.object,
-        "rule 1 in chain c (comment \"".to_string() + &"x".repeat(200) + "\")"
-    );
-}
-
-#[test]
 fn cleanup_is_one_table_deletion() {
     let enc = encode_delete_table("fnp").unwrap();
     let kinds: Vec<u16> = messages(&enc.bytes).iter().map(|m| m.msg_type).collect();
