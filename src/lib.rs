@@ -19,18 +19,22 @@
 //! - [`apply`]: `RuleSet` -> one nftables netlink transaction.
 //! - [`reconcile`], [`agent`], [`metrics`]: the daemon around them.
 //! - [`config`]: the command line.
+//! - [`reference`]: an independent per-connection NetworkPolicy evaluator (the
+//!   test oracle); [`eval`]: runs one packet through a `RuleSet`.
 //! - [`names`]: stable object names and hashes.
 
 pub mod agent;
 pub mod apply;
 pub mod config;
 pub mod convert;
+pub mod eval;
 pub mod informers;
 pub mod manifests;
 pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod reconcile;
+pub mod reference;
 pub mod render;
 pub mod snapshot;
 pub mod translate;

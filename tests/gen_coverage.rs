@@ -66,6 +66,7 @@ fn the_cluster_generator_covers_every_kind_of_pod_and_policy_field() {
             ("empty from/to", "from: Some([])"),
             ("invalid operator", "\"Equals\""),
             ("invalid cidr", "not-a-cidr"),
+            ("cidr with host bits", "cidr: \"198.18.1.10/2"),
         ] {
             note(name, text.contains(needle));
         }
