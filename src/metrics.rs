@@ -2,6 +2,13 @@
 //! `/metrics` (Prometheus text format 0.0.4), `/healthz` (the process is
 //! alive) and `/readyz` (stores synced and the last commit succeeded).
 //!
+//! The metrics (all prefixed `flock_netpol_`): `syncs_total{result=
+//! "committed"|"skipped"|"failed"}`, `sync_duration_seconds` (histogram),
+//! `last_successful_sync_timestamp_seconds`, `committed_rules`,
+//! `committed_sets` (sets and verdict maps), `committed_elements`,
+//! `committed_bytes` (of the last batch), `translation_warnings`, `pods`,
+//! `namespaces`, `policies` (seen in the last sync), `ready`.
+//!
 //! Must not: block the reconcile loop (the loop only updates counters under a
 //! short lock), or hold anything but numbers.
 

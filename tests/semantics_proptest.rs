@@ -8,7 +8,8 @@
 //!    source is a pod there, and of the destination's node when the
 //!    destination is a pod there (once when both are on the same node); it
 //!    goes through iff every table it crosses accepts it.
-//! 2. Every policy the reference finds invalid gets a warning naming it.
+//! 2. Every policy the reference finds invalid gets a warning naming it;
+//!    established packets and IPv6 neighbour discovery always pass.
 //! 3. The output does not depend on the order of the snapshot's lists.
 //!
 //! Not modelled (not forward traffic, deliberately unfiltered by the design):
@@ -22,7 +23,7 @@ use std::net::IpAddr;
 
 use common::gen;
 use flock_netpol::eval::{self, Decision, Packet};
-use flock_netpol::model::{Proto, RuleSet};
+use flock_netpol::model::{CtStates, Proto, RuleSet};
 use flock_netpol::reference::{self, Conn, L4};
 use flock_netpol::render::render;
 use flock_netpol::snapshot::{Pod, Snapshot};
@@ -156,6 +157,7 @@ fn check_against_reference(snap: &Snapshot, probe_seed: u64) -> Result<usize, Te
         );
     }
     let addrs = gen::addresses(snap);
+    always_allowed(snap, &rulesets, &addrs)?;
     let mut checked = 0;
     let mut pair = 0u64;
     for &src in &addrs {
@@ -197,6 +199,63 @@ fn check_against_reference(snap: &Snapshot, probe_seed: u64) -> Result<usize, Te
         }
     }
     Ok(checked)
+}
+
+/// Whatever the policies: packets of established connections and IPv6
+/// neighbour discovery (ICMPv6 types 133-137) pass every node's table.
+fn always_allowed(
+    snap: &Snapshot,
+    rulesets: &[RuleSet],
+    addrs: &[IpAddr],
+) -> Result<(), TestCaseError> {
+    let v6: Vec<IpAddr> = addrs.iter().copied().filter(IpAddr::is_ipv6).collect();
+    for (n, rs) in rulesets.iter().enumerate() {
+        for &src in addrs {
+            for &dst in addrs.iter().filter(|d| d.is_ipv4() == src.is_ipv4()) {
+                let mut reply = Packet::first(src, dst, Proto::Tcp, 80);
+                reply.ct = CtStates::ESTABLISHED;
+                let out = eval::eval(rs, &reply).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(
+                    out.decision,
+                    Decision::Accept,
+                    "{} established {} -> {}: {}\n{}",
+                    gen::NODES[n],
+                    src,
+                    dst,
+                    out,
+                    describe(snap)
+                );
+            }
+        }
+        for &src in &v6 {
+            for &dst in &v6 {
+                for t in [133u8, 135, 136, 137] {
+                    let nd = Packet {
+                        src,
+                        dst,
+                        proto: Proto::Icmpv6,
+                        dport: None,
+                        icmpv6_type: Some(t),
+                        ct: CtStates::NEW,
+                    };
+                    let out =
+                        eval::eval(rs, &nd).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(
+                        out.decision,
+                        Decision::Accept,
+                        "{} icmpv6 type {} {} -> {}: {}\n{}",
+                        gen::NODES[n],
+                        t,
+                        src,
+                        dst,
+                        out,
+                        describe(snap)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {

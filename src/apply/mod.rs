@@ -5,6 +5,7 @@
 //! - [`nfnl`]: the project's own encoder for what rustables cannot express.
 //! - [`expr`]: each model match and verdict as rustables expressions.
 //! - [`kernel`]: the socket; sends the batch, reads every reply.
+//! - [`fake`]: an in-memory dataplane for the daemon's tests.
 //!
 //! A commit replaces our table atomically (add, delete, add table and
 //! everything in it); the kernel takes all of it or none, so a rejected
