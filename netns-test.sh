@@ -20,7 +20,8 @@
 #   --keep-going                (default) run every case even after failures
 #
 # Environment: FLOCK_NETPOL_BIN=PATH runs that agent binary instead of the one
-# just built (e.g. a deliberately broken build, to see the suite fail).
+# just built (e.g. a deliberately broken build, to see the suite fail);
+# NETNS_DAEMON_MODE=off skips daemon mode.
 #
 # Needs root (it creates network namespaces). Everything it creates is named
 # fnp-<pid>-... and removed by name on exit, also when interrupted. Traffic
@@ -40,13 +41,13 @@ CASE_FILTER=""
 APPLY=netlink
 CARGO_TEST=1
 SUBCOMMAND=suite
-# Daemon mode needs the agent to watch --manifests files (the daemon issue).
-DAEMON_READY=${NETNS_DAEMON_MODE:-off}
+# Daemon mode (the agent watching --manifests files) runs unless NETNS_DAEMON_MODE=off.
+DAEMON_READY=${NETNS_DAEMON_MODE:-on}
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "netns-test.sh: $*"; exit 1; }
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 parse_args() {
     while [ $# -gt 0 ]; do
