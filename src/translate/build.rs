@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::cidr;
 use super::index::{Cluster, FAMILIES};
-use super::peers::{self, Resolved};
+use super::peers::{self, NamedIndex, Resolved};
 use super::ports::{self, PortMatch};
 use super::validate::{Compiled, Dir};
 use crate::model::{
@@ -80,6 +81,17 @@ fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
     }
 }
 
+/// Destinations by resolved port number, per family.
+type ByPort = BTreeMap<u16, [Vec<cidr::Range>; 2]>;
+
+/// One (port name, protocol) of egress rules: where it resolves per pod, and
+/// the destinations already computed for a set of peers (policies often
+/// share peers, e.g. "the pods of namespace monitoring").
+struct NamedPorts {
+    index: NamedIndex,
+    done: Vec<(Option<Resolved>, Rc<ByPort>)>,
+}
+
 /// Key of a per-rule cache: (policy index, direction, rule index).
 type RuleKey = (usize, Dir, usize);
 
@@ -94,6 +106,8 @@ pub struct Builder<'c, 'a> {
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
     /// (policy, rule, port index) -> (resolved port, destination set match).
     named: BTreeMap<(usize, usize, usize), Vec<(u16, Match)>>,
+    /// Where each (port name, protocol) of an egress rule resolves.
+    named_index: BTreeMap<(String, Proto), NamedPorts>,
     /// Egress class chain by selecting policies (egress rules do not depend
     /// on the pod they isolate).
     egress_classes: BTreeMap<Vec<usize>, String>,
@@ -126,6 +140,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             resolved: BTreeMap::new(),
             addr: BTreeMap::new(),
             named: BTreeMap::new(),
+            named_index: BTreeMap::new(),
             egress_classes: BTreeMap::new(),
         }
     }
@@ -356,21 +371,31 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         let cluster = self.cluster;
         let any = self.policies[pi].egress_rules[ri].peers.is_none();
-        let by_port = if any {
-            peers::named_destinations(cluster, None, name, proto)
-        } else {
-            let r = self.resolved((pi, Dir::Egress, ri)).clone();
-            peers::named_destinations(cluster, Some(&r), name, proto)
+        let r = (!any).then(|| self.resolved((pi, Dir::Egress, ri)).clone());
+        let np = self
+            .named_index
+            .entry((name.to_string(), proto))
+            .or_insert_with(|| NamedPorts {
+                index: NamedIndex::new(cluster, name, proto),
+                done: Vec::new(),
+            });
+        let by_port = match np.done.iter().find(|(k, _)| *k == r) {
+            Some((_, v)) => Rc::clone(v),
+            None => {
+                let v = Rc::new(peers::named_destinations(cluster, r.as_ref(), &np.index));
+                np.done.push((r, Rc::clone(&v)));
+                v
+            }
         };
         let mut v = Vec::new();
-        for (port, fams) in by_port {
+        for (&port, fams) in by_port.iter() {
             for (family, ranges) in FAMILIES.into_iter().zip(fams) {
                 if ranges.is_empty() {
                     continue;
                 }
                 let (set, comment) =
                     set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
-                self.add_set(set.clone(), family, &ranges, comment);
+                self.add_set(set.clone(), family, ranges, comment);
                 // `ip daddr @<set>`
                 v.push((
                     port,

@@ -9,12 +9,35 @@
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range as IdxRange;
 
 use super::cidr::{self, Range};
 use super::selector::{Anchor, Selector};
 use crate::model::Family;
 use crate::snapshot::{Labels, Pod, Snapshot};
+
+/// A small, fast, deterministic hasher for the label index (keys are short
+/// strings; the maps are only looked up, never iterated).
+#[derive(Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// The label every namespace carries (set by the API server).
 pub const NS_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -41,9 +64,9 @@ pub struct Cluster<'a> {
     /// Indices of the local pods (peers scheduled on the node), ascending.
     pub local: Vec<u32>,
     /// `(key, value)` -> pods with that label, ascending.
-    by_value: HashMap<(&'a str, &'a str), Vec<u32>>,
+    by_value: FastMap<(&'a str, &'a str), Vec<u32>>,
     /// `key` -> pods with that label key, ascending.
-    by_key: HashMap<&'a str, Vec<u32>>,
+    by_key: FastMap<&'a str, Vec<u32>>,
     /// Per family: (address, pod) sorted by address.
     ips: [OnceCell<Vec<(u128, u32)>>; 2],
 }
@@ -83,8 +106,8 @@ impl<'a> Cluster<'a> {
 
         let mut namespaces: Vec<NsEntry> = Vec::new();
         let mut pod_ns = Vec::with_capacity(pods.len());
-        let mut by_value: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
-        let mut by_key: HashMap<&str, Vec<u32>> = HashMap::new();
+        let mut by_value: FastMap<(&str, &str), Vec<u32>> = FastMap::default();
+        let mut by_key: FastMap<&str, Vec<u32>> = FastMap::default();
         let mut local = Vec::new();
         for (i, p) in pods.iter().enumerate() {
             let i = i as u32;

@@ -65,20 +65,59 @@ pub fn addresses(cluster: &Cluster, r: &Resolved, family: Family) -> Vec<Range> 
     cidr::merge(v)
 }
 
+/// Where one port name (with its protocol) resolves, for every peer pod:
+/// computed once per translation, then looked up per destination pod.
+#[derive(Debug, Clone, Default)]
+pub struct NamedIndex {
+    /// `ports[offsets[i]..offsets[i + 1]]` are pod `i`'s numbers.
+    offsets: Vec<u32>,
+    ports: Vec<u16>,
+}
+
+impl NamedIndex {
+    pub fn new(cluster: &Cluster, name: &str, proto: Proto) -> NamedIndex {
+        let mut offsets = Vec::with_capacity(cluster.pods.len() + 1);
+        let mut ports = Vec::new();
+        offsets.push(0);
+        for p in &cluster.pods {
+            let start = ports.len();
+            ports.extend(
+                p.ports
+                    .iter()
+                    .filter(|cp| ports::is_named(cp, name, proto))
+                    .map(|cp| cp.port),
+            );
+            if ports.len() - start > 1 {
+                ports[start..].sort_unstable();
+                let mut kept: Vec<u16> = ports.drain(start..).collect();
+                kept.dedup();
+                ports.extend(kept);
+            }
+            offsets.push(ports.len() as u32);
+        }
+        NamedIndex { offsets, ports }
+    }
+
+    /// The numbers the name resolves to on pod `pod`.
+    pub fn of(&self, pod: u32) -> &[u16] {
+        let i = pod as usize;
+        &self.ports[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+}
+
 /// Destination addresses for an egress named port, by resolved port number:
 /// every peer pod address (a pod selected by a selector, or whose address is
 /// inside an ipBlock; every peer pod when `r` is `None`, i.e. any
-/// destination) whose pod resolves `name`/`proto` to that number. Addresses
-/// that are not pod addresses never match a named port.
+/// destination) whose pod resolves the name (`named`) to that number.
+/// Addresses that are not pod addresses never match a named port.
 pub fn named_destinations(
     cluster: &Cluster,
     r: Option<&Resolved>,
-    name: &str,
-    proto: Proto,
+    named: &NamedIndex,
 ) -> BTreeMap<u16, [Vec<Range>; 2]> {
     let mut by_port: BTreeMap<u16, [Vec<Range>; 2]> = BTreeMap::new();
     let mut add = |pod: u32, addr: u128, family: Family| {
-        for port in ports::resolve(cluster.pods[pod as usize], name, proto) {
+        for &port in named.of(pod) {
             by_port.entry(port).or_default()[fam_idx(family)].push((addr, addr));
         }
     };
@@ -91,12 +130,18 @@ pub fn named_destinations(
         }
     };
     for &i in pods {
+        if named.of(i).is_empty() {
+            continue;
+        }
         for a in &cluster.pods[i as usize].ips {
             add(i, cidr::to_num(a), Family::of(a));
         }
     }
     if let Some(r) = r {
-        for family in FAMILIES {
+        for family in FAMILIES
+            .into_iter()
+            .filter(|f| !r.blocks[fam_idx(*f)].is_empty())
+        {
             for (addr, pod) in cluster.pods_in_ranges(family, &r.blocks[fam_idx(family)]) {
                 add(pod, addr, family);
             }

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::validate::FieldErrors;
 use crate::model::Proto;
-use crate::snapshot::Pod;
+use crate::snapshot::{ContainerPort, Pod};
 
 /// Which destination ports of the protocol a port entry allows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,20 +121,23 @@ pub fn compile(p: &NetworkPolicyPort, path: &str, errs: &mut FieldErrors) -> Opt
     (errs.len() == before).then_some(PortSpec { proto, port })
 }
 
+/// Whether container port `cp` is `name` with protocol `proto` (an empty
+/// protocol is TCP) and a usable number.
+pub fn is_named(cp: &ContainerPort, name: &str, proto: Proto) -> bool {
+    let p = cp.protocol.as_str();
+    cp.port != 0
+        && cp.name.as_deref() == Some(name)
+        && (p == proto_name(proto) || (p.is_empty() && proto == Proto::Tcp))
+}
+
 /// The port numbers `name`/`proto` resolves to on `pod` (containers and init
 /// containers), sorted and deduplicated; empty when it resolves nowhere.
 pub fn resolve(pod: &Pod, name: &str, proto: Proto) -> Vec<u16> {
-    let want = proto_name(proto);
     let mut out: Vec<u16> = pod
         .ports
         .iter()
-        .filter(|cp| cp.name.as_deref() == Some(name))
-        .filter(|cp| {
-            let p = cp.protocol.as_str();
-            p == want || (p.is_empty() && proto == Proto::Tcp)
-        })
+        .filter(|cp| is_named(cp, name, proto))
         .map(|cp| cp.port)
-        .filter(|&p| p != 0)
         .collect();
     out.sort_unstable();
     out.dedup();

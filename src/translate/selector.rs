@@ -46,6 +46,52 @@ pub enum Anchor<'a> {
     Key(&'a str),
 }
 
+/// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 characters: the
+/// name part of a label key, and a non-empty label value.
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+}
+
+/// A DNS-1123 subdomain (the optional prefix of a label key).
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// A label key is a qualified name: `[prefix/]name`.
+fn check_key(k: &str, path: &str, errs: &mut FieldErrors) {
+    let ok = match k.split_once('/') {
+        None => is_label_name(k),
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+    };
+    if !ok {
+        errs.push(path.to_string(), format!("{k:?} is not a valid label key"));
+    }
+}
+
+/// A label value is empty or a name of at most 63 characters.
+fn check_value(v: &str, path: &str, errs: &mut FieldErrors) {
+    if !v.is_empty() && !is_label_name(v) {
+        errs.push(
+            path.to_string(),
+            format!("{v:?} is not a valid label value"),
+        );
+    }
+}
+
 /// A compiled label selector. The empty selector matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
@@ -65,10 +111,16 @@ impl Selector {
         let before = errs.len();
         let mut reqs = Vec::new();
         for (k, v) in sel.match_labels.iter().flatten() {
+            check_key(k, &format!("{path}.matchLabels"), errs);
+            check_value(v, &format!("{path}.matchLabels[{k}]"), errs);
             reqs.push(Requirement::Equals(k.clone(), v.clone()));
         }
         for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
             let p = format!("{path}.matchExpressions[{i}]");
+            check_key(&e.key, &format!("{p}.key"), errs);
+            for (j, v) in e.values.iter().flatten().enumerate() {
+                check_value(v, &format!("{p}.values[{j}]"), errs);
+            }
             let values: BTreeSet<String> = e.values.iter().flatten().cloned().collect();
             let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());
             match e.operator.as_str() {
@@ -163,6 +215,31 @@ mod tests {
         l.insert("legacy".into(), "".into());
         assert!(!s.matches(&l));
         assert!(!s.matches(&labels(&[("app", "db"), ("tier", "a"), ("team", "x")])));
+    }
+
+    #[test]
+    fn label_keys_and_values_must_be_valid() {
+        assert!(sel(json!({"matchLabels": {"example.com/app-1": "a.b_c", "k": ""}})).is_ok());
+        let field = |v| sel(v).unwrap_err().0[0].0.clone();
+        assert_eq!(field(json!({"matchLabels": {"": "x"}})), "s.matchLabels");
+        assert_eq!(
+            field(json!({"matchLabels": {"Bad_/x": "x"}})),
+            "s.matchLabels"
+        );
+        assert_eq!(
+            field(json!({"matchLabels": {"k": "-x"}})),
+            "s.matchLabels[k]"
+        );
+        assert_eq!(
+            field(json!({"matchExpressions": [{"key": "a b", "operator": "Exists"}]})),
+            "s.matchExpressions[0].key"
+        );
+        assert_eq!(
+            field(
+                json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["ok", "x".repeat(64)]}]})
+            ),
+            "s.matchExpressions[0].values[1]"
+        );
     }
 
     #[test]

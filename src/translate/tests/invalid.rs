@@ -282,3 +282,15 @@ fn never_panics_on_odd_input() {
         assert_eq!(run(&s), t);
     }
 }
+
+#[test]
+fn invalid_label_key_or_value_warns() {
+    let (_, t) = with_bad(bad_ingress_peer(
+        json!({"podSelector": {"matchLabels": {"app": "not valid"}}}),
+    ));
+    assert_eq!(
+        only_warning(&t),
+        "spec.ingress[0].from[1].podSelector.matchLabels[app]"
+    );
+    assert_fail_closed_ingress(&t);
+}
