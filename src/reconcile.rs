@@ -185,8 +185,11 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
             }
             self.last_warnings = warnings;
         }
+        // Only an observer needs the snapshot after translation: without
+        // one it is freed before the commit (it is large at scale).
+        let snapshot = self.snapshots.is_some().then_some(snapshot);
         let outcome = self.commit_if_changed(out.ruleset, reason, started).await;
-        if let Some(tx) = &self.snapshots {
+        if let (Some(tx), Some(snapshot)) = (&self.snapshots, snapshot) {
             tx.send_replace(Some(Arc::new(snapshot)));
         }
         outcome
