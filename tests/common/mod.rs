@@ -11,6 +11,7 @@ pub mod nftjson;
 
 use std::process::Command;
 
+pub mod fixture;
 pub mod gen;
 
 /// True when this process may create network namespaces.
