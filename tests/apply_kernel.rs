@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[test]
 fn a_committed_ruleset_is_listed_by_nft() {
-    if common::skip_unless_root("a_committed_ruleset_is_listed_by_nft") || !common::have_nft() {
+    if common::skip_unless_root_and_nft("a_committed_ruleset_is_listed_by_nft") {
         return;
     }
     let listed = common::in_netns(|| {
@@ -73,9 +73,9 @@ fn listed(table: &str) -> Vec<Value> {
 
 #[test]
 fn the_netlink_table_equals_the_one_nft_makes_from_the_same_script() {
-    if common::skip_unless_root("the_netlink_table_equals_the_one_nft_makes_from_the_same_script")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "the_netlink_table_equals_the_one_nft_makes_from_the_same_script",
+    ) {
         return;
     }
     let ours = common::in_netns(|| {
@@ -95,9 +95,9 @@ fn the_netlink_table_equals_the_one_nft_makes_from_the_same_script() {
 
 #[test]
 fn a_rejected_commit_leaves_the_previous_table_and_names_the_rule() {
-    if common::skip_unless_root("a_rejected_commit_leaves_the_previous_table_and_names_the_rule")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "a_rejected_commit_leaves_the_previous_table_and_names_the_rule",
+    ) {
         return;
     }
     common::in_netns(|| {
@@ -164,9 +164,7 @@ table ip filter {
 
 #[test]
 fn foreign_tables_are_identical_after_commit_and_cleanup() {
-    if common::skip_unless_root("foreign_tables_are_identical_after_commit_and_cleanup")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft("foreign_tables_are_identical_after_commit_and_cleanup") {
         return;
     }
     common::in_netns(|| {
@@ -206,7 +204,7 @@ fn cleanup_of_an_absent_table_is_not_an_error() {
 
 #[test]
 fn a_new_commit_replaces_the_whole_table() {
-    if common::skip_unless_root("a_new_commit_replaces_the_whole_table") || !common::have_nft() {
+    if common::skip_unless_root_and_nft("a_new_commit_replaces_the_whole_table") {
         return;
     }
     common::in_netns(|| {
@@ -260,9 +258,9 @@ fn large(table: &str) -> RuleSet {
 
 #[test]
 fn twenty_thousand_rules_and_a_hundred_thousand_elements_commit() {
-    if common::skip_unless_root("twenty_thousand_rules_and_a_hundred_thousand_elements_commit")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "twenty_thousand_rules_and_a_hundred_thousand_elements_commit",
+    ) {
         return;
     }
     let rs = large("fnp");

@@ -8,22 +8,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::fixture::{self, ip, iv};
-use common::{have_nft, in_netns, nft, skip_unless_root};
+use common::{in_netns, nft, skip_unless_root_and_nft as skip};
 use flock_netpol::model::{
     AddrField, AddrSet, Chain, CtStates, Family, Match, Proto, Rule, RuleSet, Verdict, VerdictMap,
 };
 use flock_netpol::render::render;
-
-fn skip(test: &str) -> bool {
-    if skip_unless_root(test) {
-        return true;
-    }
-    if !have_nft() {
-        eprintln!("SKIP {test}: the nft binary is not installed (apt-get install nftables)");
-        return true;
-    }
-    false
-}
 
 /// The shared sample (every construct the renderer knows, both families,
 /// empty and full sets and maps, intervals ending at the all-ones address)

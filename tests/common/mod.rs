@@ -56,6 +56,19 @@ pub fn in_named_netns<T: Send + 'static>(
     })
 }
 
+/// Print why a test that needs root and the `nft` binary is skipped and
+/// return true when it must be.
+pub fn skip_unless_root_and_nft(test: &str) -> bool {
+    if skip_unless_root(test) {
+        return true;
+    }
+    if !have_nft() {
+        eprintln!("SKIP {test}: the nft binary is not installed (apt-get install nftables)");
+        return true;
+    }
+    false
+}
+
 /// Whether the `nft` binary is installed (a test-only dependency).
 pub fn have_nft() -> bool {
     Command::new("nft")
