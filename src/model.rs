@@ -233,6 +233,158 @@ pub struct RuleSet {
     pub chains: BTreeMap<String, Chain>,
 }
 
+// Constructors: shorthands for the literals above, for the translator and
+// for hand-built rulesets in tests. Each builds plain data, checks nothing.
+
+impl Interval {
+    /// `start-end` (both included).
+    pub fn new(start: IpAddr, end: IpAddr) -> Interval {
+        Interval { start, end }
+    }
+
+    /// One address: `addr`.
+    pub fn single(addr: IpAddr) -> Interval {
+        Interval::new(addr, addr)
+    }
+}
+
+impl Match {
+    /// `ip saddr @set` / `ip6 daddr @set` (by `field` and `family`).
+    pub fn addr_in(field: AddrField, family: Family, set: impl Into<String>) -> Match {
+        Match::AddrInSet {
+            field,
+            family,
+            set: set.into(),
+        }
+    }
+
+    /// `ip saddr @set` / `ip6 saddr @set`.
+    pub fn saddr_in(family: Family, set: impl Into<String>) -> Match {
+        Match::addr_in(AddrField::Saddr, family, set)
+    }
+
+    /// `ip daddr @set` / `ip6 daddr @set`.
+    pub fn daddr_in(family: Family, set: impl Into<String>) -> Match {
+        Match::addr_in(AddrField::Daddr, family, set)
+    }
+
+    /// `ip saddr 198.18.0.1` / `ip6 saddr fd00:198:18::1`.
+    pub fn saddr_eq(addr: IpAddr) -> Match {
+        Match::AddrEq {
+            field: AddrField::Saddr,
+            addr,
+        }
+    }
+
+    /// `ip daddr 198.18.0.1` / `ip6 daddr fd00:198:18::1`.
+    pub fn daddr_eq(addr: IpAddr) -> Match {
+        Match::AddrEq {
+            field: AddrField::Daddr,
+            addr,
+        }
+    }
+
+    /// `th dport 80`: one port (after an `L4Proto`).
+    pub fn dport(port: u16) -> Match {
+        Match::Dport { lo: port, hi: port }
+    }
+}
+
+impl Verdict {
+    /// `jump chain`.
+    pub fn jump(chain: impl Into<String>) -> Verdict {
+        Verdict::Jump(chain.into())
+    }
+
+    /// `ip saddr vmap @map` / `ip6 daddr vmap @map` (by `field` and `family`).
+    pub fn vmap(field: AddrField, family: Family, map: impl Into<String>) -> Verdict {
+        Verdict::Vmap {
+            field,
+            family,
+            map: map.into(),
+        }
+    }
+}
+
+impl Rule {
+    /// `<matches> <verdict> comment "<comment>"`, without a counter.
+    pub fn new(matches: Vec<Match>, verdict: Verdict, comment: impl Into<String>) -> Rule {
+        Rule {
+            matches,
+            counter: false,
+            verdict,
+            comment: comment.into(),
+        }
+    }
+
+    /// This rule with a `counter` before its verdict.
+    pub fn counted(self) -> Rule {
+        Rule {
+            counter: true,
+            ..self
+        }
+    }
+}
+
+impl BaseChain {
+    /// `type filter hook <hook> priority <priority>; policy <policy>;`
+    pub fn new(hook: Hook, priority: i32, policy: ChainPolicy) -> BaseChain {
+        BaseChain {
+            hook,
+            priority,
+            policy,
+        }
+    }
+}
+
+impl Chain {
+    /// A regular chain (reached by jumps).
+    pub fn regular(rules: Vec<Rule>, comment: impl Into<String>) -> Chain {
+        Chain {
+            base: None,
+            rules,
+            comment: comment.into(),
+        }
+    }
+
+    /// A base chain with these parameters.
+    pub fn base(base: BaseChain, rules: Vec<Rule>, comment: impl Into<String>) -> Chain {
+        Chain {
+            base: Some(base),
+            rules,
+            comment: comment.into(),
+        }
+    }
+}
+
+impl AddrSet {
+    /// `set { type ipv4_addr; flags interval; elements = { ... } }` (or
+    /// `ipv6_addr`); `elements` must already be sorted and merged.
+    pub fn new(family: Family, elements: Vec<Interval>, comment: impl Into<String>) -> AddrSet {
+        AddrSet {
+            family,
+            elements,
+            comment: comment.into(),
+        }
+    }
+}
+
+impl VerdictMap {
+    /// `map { type ipv4_addr : verdict; elements = { addr : jump chain, ... } }`
+    /// (or `ipv6_addr`).
+    pub fn new(
+        family: Family,
+        elements: BTreeMap<IpAddr, String>,
+        comment: impl Into<String>,
+    ) -> VerdictMap {
+        VerdictMap {
+            family,
+            elements,
+            comment: comment.into(),
+        }
+    }
+}
+
 /// Counts that describe the size of a ruleset (logs, metrics, benches).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {

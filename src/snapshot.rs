@@ -125,6 +125,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of these objects, normalized (see [`Snapshot::normalize`]).
+    pub fn normalized(pods: Vec<Pod>, namespaces: Vec<Namespace>, policies: Vec<Policy>) -> Self {
+        let mut snap = Snapshot {
+            pods,
+            namespaces,
+            policies,
+        };
+        snap.normalize();
+        snap
+    }
+
     /// Sort every list by (namespace, name) and drop exact duplicates of a key
     /// (the last one added wins).
     pub fn normalize(&mut self) {

@@ -36,8 +36,7 @@ fn ok(out: &Output, what: &str) {
 
 #[test]
 fn once_and_cleanup_work_without_nft_on_path() {
-    if common::skip_unless_root("once_and_cleanup_work_without_nft_on_path") || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft("once_and_cleanup_work_without_nft_on_path") {
         return;
     }
     let manifests = fixture();

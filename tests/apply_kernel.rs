@@ -4,178 +4,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use common::fixture::{ip, sample, skeleton};
 use flock_netpol::apply::{self, Dataplane};
 use flock_netpol::model::*;
+use flock_netpol::render::render;
 use serde_json::Value;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
-    Rule {
-        matches,
-        counter: false,
-        verdict,
-        comment: comment.into(),
-    }
-}
-
-/// The base chain `forward` (filter, priority 0, policy accept).
-fn forward_chain(rules: Vec<Rule>) -> Chain {
-    Chain {
-        base: Some(BaseChain {
-            hook: Hook::Forward,
-            priority: 0,
-            policy: ChainPolicy::Accept,
-        }),
-        rules,
-        comment: String::new(),
-    }
-}
-
-/// A small ruleset with every kind of object and match.
-fn sample(table: &str) -> RuleSet {
-    let mut rs = RuleSet::new(table);
-    rs.sets.insert(
-        "peers-v4".into(),
-        AddrSet {
-            family: Family::V4,
-            elements: vec![
-                Interval {
-                    start: ip("198.18.0.0"),
-                    end: ip("198.18.0.255"),
-                },
-                Interval {
-                    start: ip("198.18.5.1"),
-                    end: ip("198.18.5.1"),
-                },
-            ],
-            comment: String::new(),
-        },
-    );
-    rs.sets.insert(
-        "peers-v6".into(),
-        AddrSet {
-            family: Family::V6,
-            elements: vec![Interval {
-                start: ip("fd00:198:18::"),
-                end: ip("fd00:198:18::ffff"),
-            }],
-            comment: String::new(),
-        },
-    );
-    rs.maps.insert(
-        "ingress-v4".into(),
-        VerdictMap {
-            family: Family::V4,
-            elements: BTreeMap::from([(ip("198.18.0.1"), "pin-a".to_string())]),
-            comment: String::new(),
-        },
-    );
-    rs.maps.insert(
-        "ingress-v6".into(),
-        VerdictMap {
-            family: Family::V6,
-            elements: BTreeMap::from([(ip("fd00:198:18::1"), "pin-a".to_string())]),
-            comment: String::new(),
-        },
-    );
-    let vmap = |family, map: &str| Verdict::Vmap {
-        field: AddrField::Daddr,
-        family,
-        map: map.into(),
-    };
-    rs.chains.insert(
-        "forward".into(),
-        forward_chain(vec![
-            rule(
-                vec![Match::CtState(
-                    CtStates::ESTABLISHED.union(CtStates::RELATED),
-                )],
-                Verdict::Accept,
-                "replies",
-            ),
-            rule(
-                vec![
-                    Match::L4Proto(Proto::Icmpv6),
-                    Match::Icmpv6Type { lo: 133, hi: 137 },
-                ],
-                Verdict::Accept,
-                "neighbour discovery",
-            ),
-            rule(vec![], vmap(Family::V4, "ingress-v4"), ""),
-            rule(vec![], vmap(Family::V6, "ingress-v6"), ""),
-        ]),
-    );
-    rs.chains.insert(
-        "pin-a".into(),
-        Chain {
-            base: None,
-            rules: vec![
-                rule(
-                    vec![Match::AddrEq {
-                        field: AddrField::Saddr,
-                        addr: ip("198.18.0.1"),
-                    }],
-                    Verdict::Accept,
-                    "hairpin",
-                ),
-                rule(vec![], Verdict::Jump("in-x".into()), ""),
-            ],
-            comment: String::new(),
-        },
-    );
-    rs.chains.insert(
-        "in-x".into(),
-        Chain {
-            base: None,
-            rules: vec![
-                rule(
-                    vec![
-                        Match::AddrInSet {
-                            field: AddrField::Saddr,
-                            family: Family::V4,
-                            set: "peers-v4".into(),
-                        },
-                        Match::L4Proto(Proto::Tcp),
-                        Match::Dport { lo: 80, hi: 80 },
-                    ],
-                    Verdict::Accept,
-                    "ns/pol",
-                ),
-                rule(
-                    vec![
-                        Match::AddrInSet {
-                            field: AddrField::Saddr,
-                            family: Family::V6,
-                            set: "peers-v6".into(),
-                        },
-                        Match::L4Proto(Proto::Udp),
-                        Match::Dport { lo: 80, hi: 90 },
-                    ],
-                    Verdict::Return,
-                    "ns/pol2",
-                ),
-                Rule {
-                    matches: vec![],
-                    counter: true,
-                    verdict: Verdict::Drop,
-                    comment: "default deny".into(),
-                },
-            ],
-            comment: String::new(),
-        },
-    );
-    rs
-}
 
 #[test]
 fn a_committed_ruleset_is_listed_by_nft() {
-    if common::skip_unless_root("a_committed_ruleset_is_listed_by_nft") || !common::have_nft() {
+    if common::skip_unless_root_and_nft("a_committed_ruleset_is_listed_by_nft") {
         return;
     }
     let listed = common::in_netns(|| {
@@ -186,39 +25,46 @@ fn a_committed_ruleset_is_listed_by_nft() {
     eprintln!("{listed}");
     for want in [
         "ip daddr vmap @ingress-v4",
-        "ip saddr @peers-v4 tcp dport 80 accept comment \"ns/pol\"",
+        "ip saddr @peers-v4 tcp dport 80 accept comment \"x/allow-web\"",
         "198.18.0.0/24",
-        "jump in-x",
+        "jump in-a",
         "counter packets 0 bytes 0 drop comment \"default deny\"",
     ] {
         assert!(listed.contains(want), "missing {want:?} in\n{listed}");
     }
 }
 
-/// `sample("fnp")` written by hand as an nft script.
+/// What `sample("fnp")` adds to the skeleton, written by hand as an nft
+/// script. The skeleton itself (the translator's `forward` chain and maps)
+/// is rendered: that the renderer and the netlink batch agree on the
+/// translator's output is what `tests/parity.rs` checks.
 const SAMPLE_SCRIPT: &str = r#"
 table inet fnp {
-    map ingress-v4 { type ipv4_addr : verdict; elements = { 198.18.0.1 : jump pin-a } }
-    map ingress-v6 { type ipv6_addr : verdict; elements = { fd00:198:18::1 : jump pin-a } }
-    set peers-v4 { type ipv4_addr; flags interval; elements = { 198.18.0.0/24, 198.18.5.1 } }
-    set peers-v6 { type ipv6_addr; flags interval; elements = { fd00:198:18::-fd00:198:18::ffff } }
-    chain forward {
-        type filter hook forward priority 0; policy accept;
-        ct state established,related accept comment "replies"
-        meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 accept comment "neighbour discovery"
-        ip daddr vmap @ingress-v4
-        ip6 daddr vmap @ingress-v6
+    set peers-v4 {
+        type ipv4_addr; flags interval
+        elements = { 0.0.0.0/8, 198.18.0.0/24, 198.18.1.5, 198.18.2.1-198.18.2.9, 255.255.255.0/24 }
     }
+    set peers-v6 {
+        type ipv6_addr; flags interval
+        elements = { fd00:198:18::/64, fd00:198:18:1::5-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }
+    }
+    set all-v6 { type ipv6_addr; flags interval; elements = { ::/0 } }
+    set empty-v4 { type ipv4_addr; flags interval; }
     chain pin-a {
-        ip saddr 198.18.0.1 accept comment "hairpin"
-        jump in-x
+        ip saddr 198.18.0.10 accept comment "hairpin"
+        ip6 saddr fd00:198:18::10 accept comment "hairpin"
+        jump in-a
     }
-    chain in-x {
-        ip saddr @peers-v4 meta l4proto tcp th dport 80 accept comment "ns/pol"
-        ip6 saddr @peers-v6 meta l4proto udp th dport >= 80 th dport <= 90 return comment "ns/pol2"
+    chain in-a {
+        ip saddr @peers-v4 meta l4proto tcp th dport 80 accept comment "x/allow-web"
+        ip6 daddr @peers-v6 meta l4proto udp th dport >= 1000 th dport <= 2000 return comment "x/range"
+        ct state new meta l4proto sctp drop comment "x/sctp"
+        counter ip6 saddr vmap @egress-v6 comment "ingress 'dispatch' "
         counter drop comment "default deny"
     }
 }
+add element inet fnp ingress-v4 { 198.18.0.10 : jump pin-a, 198.18.0.11 : jump pin-a }
+add element inet fnp ingress-v6 { fd00:198:18::10 : jump pin-a }
 "#;
 
 fn listed(table: &str) -> Vec<Value> {
@@ -227,17 +73,18 @@ fn listed(table: &str) -> Vec<Value> {
 
 #[test]
 fn the_netlink_table_equals_the_one_nft_makes_from_the_same_script() {
-    if common::skip_unless_root("the_netlink_table_equals_the_one_nft_makes_from_the_same_script")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "the_netlink_table_equals_the_one_nft_makes_from_the_same_script",
+    ) {
         return;
     }
     let ours = common::in_netns(|| {
         apply::commit_once(&sample("fnp")).expect("commit");
         listed("fnp")
     });
-    let theirs = common::in_netns(|| {
-        common::nft(&["-f", "-"], Some(SAMPLE_SCRIPT)).expect("nft -f");
+    let script = render(&skeleton("fnp")) + SAMPLE_SCRIPT;
+    let theirs = common::in_netns(move || {
+        common::nft(&["-f", "-"], Some(&script)).expect("nft -f");
         listed("fnp")
     });
     assert_eq!(
@@ -248,9 +95,9 @@ fn the_netlink_table_equals_the_one_nft_makes_from_the_same_script() {
 
 #[test]
 fn a_rejected_commit_leaves_the_previous_table_and_names_the_rule() {
-    if common::skip_unless_root("a_rejected_commit_leaves_the_previous_table_and_names_the_rule")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "a_rejected_commit_leaves_the_previous_table_and_names_the_rule",
+    ) {
         return;
     }
     common::in_netns(|| {
@@ -260,14 +107,12 @@ fn a_rejected_commit_leaves_the_previous_table_and_names_the_rule() {
         let mut bad = sample("fnp");
         // Also drop a set and add one: none of it may reach the kernel.
         bad.sets.remove("peers-v6");
-        bad.chains.get_mut("in-x").unwrap().rules.insert(
-            1,
-            rule(vec![], Verdict::Jump("missing".into()), "ns/broken"),
-        );
+        let broken = Rule::new(vec![], Verdict::jump("missing"), "ns/broken");
+        bad.chains.get_mut("in-a").unwrap().rules.insert(1, broken);
         let err = kernel.commit(&bad).expect_err("a jump to a missing chain");
         let text = err.to_string();
         assert!(
-            text.contains("rule 1 in chain in-x (comment \"ns/broken\")"),
+            text.contains("rule 1 in chain in-a (comment \"ns/broken\")"),
             "{text}"
         );
         assert!(err.kernel_errors().iter().all(|e| e.errno != 0), "{err:?}");
@@ -319,9 +164,7 @@ table ip filter {
 
 #[test]
 fn foreign_tables_are_identical_after_commit_and_cleanup() {
-    if common::skip_unless_root("foreign_tables_are_identical_after_commit_and_cleanup")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft("foreign_tables_are_identical_after_commit_and_cleanup") {
         return;
     }
     common::in_netns(|| {
@@ -361,21 +204,21 @@ fn cleanup_of_an_absent_table_is_not_an_error() {
 
 #[test]
 fn a_new_commit_replaces_the_whole_table() {
-    if common::skip_unless_root("a_new_commit_replaces_the_whole_table") || !common::have_nft() {
+    if common::skip_unless_root_and_nft("a_new_commit_replaces_the_whole_table") {
         return;
     }
     common::in_netns(|| {
         apply::commit_once(&sample("fnp")).unwrap();
         let mut smaller = sample("fnp");
         smaller.sets.remove("peers-v6");
-        smaller.chains.get_mut("in-x").unwrap().rules.remove(1);
+        smaller.chains.get_mut("in-a").unwrap().rules.remove(1);
         smaller.maps.get_mut("ingress-v4").unwrap().elements.clear();
         apply::commit_once(&smaller).unwrap();
         let text = common::nft(&["list", "table", "inet", "fnp"], None).unwrap();
         assert!(!text.contains("peers-v6"), "{text}");
-        assert!(!text.contains("ns/pol2"), "{text}");
-        assert!(!text.contains("198.18.0.1 : jump"), "{text}");
-        assert!(text.contains("ns/pol\""), "{text}");
+        assert!(!text.contains("x/range"), "{text}");
+        assert!(!text.contains("198.18.0.10 : jump"), "{text}");
+        assert!(text.contains("x/allow-web\""), "{text}");
     });
 }
 
@@ -385,63 +228,39 @@ fn large(table: &str) -> RuleSet {
     let mut rs = RuleSet::new(table);
     let base = u128::from("fd00:198:18:1::".parse::<std::net::Ipv6Addr>().unwrap());
     let elements = (0..100_000u128)
-        .map(|i| {
-            let a = IpAddr::V6((base + 2 * i).into());
-            Interval { start: a, end: a }
-        })
+        .map(|i| Interval::single(IpAddr::V6((base + 2 * i).into())))
         .collect();
-    rs.sets.insert(
-        "big".into(),
-        AddrSet {
-            family: Family::V6,
-            elements,
-            comment: String::new(),
-        },
-    );
+    rs.sets
+        .insert("big".into(), AddrSet::new(Family::V6, elements, ""));
     let mut forward = Vec::new();
     for c in 0..200 {
         let name = format!("c{c:03}");
-        forward.push(rule(vec![], Verdict::Jump(name.clone()), ""));
+        forward.push(Rule::new(vec![], Verdict::jump(&name), ""));
         let rules = (0..100u16)
             .map(|r| {
-                rule(
-                    vec![
-                        Match::AddrInSet {
-                            field: AddrField::Saddr,
-                            family: Family::V6,
-                            set: "big".into(),
-                        },
-                        Match::L4Proto(Proto::Tcp),
-                        Match::Dport {
-                            lo: 1000 + r,
-                            hi: 1000 + r,
-                        },
-                    ],
-                    Verdict::Accept,
-                    &format!("ns-{c}/policy-{r}"),
-                )
+                let matches = vec![
+                    Match::saddr_in(Family::V6, "big"),
+                    Match::L4Proto(Proto::Tcp),
+                    Match::dport(1000 + r),
+                ];
+                Rule::new(matches, Verdict::Accept, format!("ns-{c}/policy-{r}"))
             })
             .collect();
-        rs.chains.insert(
-            name,
-            Chain {
-                base: None,
-                rules,
-                comment: String::new(),
-            },
-        );
+        rs.chains.insert(name, Chain::regular(rules, ""));
     }
     forward.truncate(100); // 200 jumps would make 20,200 rules; keep it round
-    rs.chains.insert("forward".into(), forward_chain(forward));
+    let hook = BaseChain::new(Hook::Forward, 0, ChainPolicy::Accept);
+    rs.chains
+        .insert("forward".into(), Chain::base(hook, forward, ""));
     rs.chains.get_mut("c199").unwrap().rules.truncate(0);
     rs
 }
 
 #[test]
 fn twenty_thousand_rules_and_a_hundred_thousand_elements_commit() {
-    if common::skip_unless_root("twenty_thousand_rules_and_a_hundred_thousand_elements_commit")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft(
+        "twenty_thousand_rules_and_a_hundred_thousand_elements_commit",
+    ) {
         return;
     }
     let rs = large("fnp");

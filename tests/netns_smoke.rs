@@ -5,9 +5,7 @@ mod common;
 
 #[test]
 fn a_table_made_in_a_throwaway_namespace_stays_there() {
-    if common::skip_unless_root("a_table_made_in_a_throwaway_namespace_stays_there")
-        || !common::have_nft()
-    {
+    if common::skip_unless_root_and_nft("a_table_made_in_a_throwaway_namespace_stays_there") {
         return;
     }
     let inside = common::in_netns(|| {

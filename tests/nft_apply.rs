@@ -6,225 +6,22 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use common::{have_nft, in_netns, nft, skip_unless_root};
+use common::fixture::{self, ip, iv};
+use common::{in_netns, nft, skip_unless_root_and_nft as skip};
 use flock_netpol::model::{
-    AddrField, AddrSet, BaseChain, Chain, ChainPolicy, CtStates, Family, Hook, Interval, Match,
-    Proto, Rule, RuleSet, Verdict, VerdictMap,
+    AddrField, AddrSet, Chain, CtStates, Family, Match, Proto, Rule, RuleSet, Verdict, VerdictMap,
 };
 use flock_netpol::render::render;
 
-fn skip(test: &str) -> bool {
-    if skip_unless_root(test) {
-        return true;
-    }
-    if !have_nft() {
-        eprintln!("SKIP {test}: the nft binary is not installed (apt-get install nftables)");
-        return true;
-    }
-    false
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("test address")
-}
-
-fn iv(a: &str, b: &str) -> Interval {
-    Interval {
-        start: ip(a),
-        end: ip(b),
-    }
-}
-
-fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
-    Rule {
-        matches,
-        counter: false,
-        verdict,
-        comment: comment.to_string(),
-    }
-}
-
-fn set(family: Family, elements: Vec<Interval>) -> AddrSet {
-    AddrSet {
-        family,
-        elements,
-        comment: "a set".into(),
-    }
-}
-
-fn regular(rules: Vec<Rule>) -> Chain {
-    Chain {
-        base: None,
-        rules,
-        comment: "a chain".into(),
-    }
-}
-
-/// A ruleset with every construct the renderer knows, both families, empty
-/// and full sets and maps, intervals ending at the all-ones address.
+/// The shared sample (every construct the renderer knows, both families,
+/// empty and full sets and maps, intervals ending at the all-ones address)
+/// plus a comment longer than nft allows, which the renderer cuts.
 fn kitchen_sink(table: &str) -> RuleSet {
-    let mut rs = RuleSet::new(table);
-    rs.sets.insert(
-        "peers-v4".into(),
-        set(
-            Family::V4,
-            vec![
-                iv("0.0.0.0", "0.255.255.255"),
-                iv("198.18.0.0", "198.18.0.255"),
-                iv("198.18.1.5", "198.18.1.5"),
-                iv("198.18.2.1", "198.18.2.9"),
-                iv("255.255.255.0", "255.255.255.255"),
-            ],
-        ),
-    );
-    rs.sets.insert(
-        "peers-v6".into(),
-        set(
-            Family::V6,
-            vec![
-                iv("fd00:198:18::", "fd00:198:18:0:ffff:ffff:ffff:ffff"),
-                iv(
-                    "fd00:198:18:1::5",
-                    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-                ),
-            ],
-        ),
-    );
-    rs.sets.insert("empty-v4".into(), set(Family::V4, vec![]));
-    rs.sets.insert(
-        "all-v6".into(),
-        set(
-            Family::V6,
-            vec![iv("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")],
-        ),
-    );
-    let mut m4 = BTreeMap::new();
-    m4.insert(ip("198.18.0.10"), "pin-a".to_string());
-    m4.insert(ip("198.18.0.11"), "pin-a".to_string());
-    rs.maps.insert(
-        "ingress-v4".into(),
-        VerdictMap {
-            family: Family::V4,
-            elements: m4,
-            comment: "dispatch".into(),
-        },
-    );
-    rs.maps.insert(
-        "egress-v6".into(),
-        VerdictMap {
-            family: Family::V6,
-            elements: BTreeMap::new(),
-            comment: String::new(),
-        },
-    );
-    let est = CtStates::ESTABLISHED.union(CtStates::RELATED);
-    rs.chains.insert(
-        "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: 0,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: vec![
-                rule(vec![Match::CtState(est)], Verdict::Accept, "replies"),
-                rule(
-                    vec![
-                        Match::L4Proto(Proto::Icmpv6),
-                        Match::Icmpv6Type { lo: 133, hi: 137 },
-                    ],
-                    Verdict::Accept,
-                    "neighbour discovery",
-                ),
-                Rule {
-                    counter: true,
-                    ..rule(
-                        vec![],
-                        Verdict::Vmap {
-                            field: AddrField::Saddr,
-                            family: Family::V6,
-                            map: "egress-v6".into(),
-                        },
-                        "",
-                    )
-                },
-                rule(
-                    vec![],
-                    Verdict::Vmap {
-                        field: AddrField::Daddr,
-                        family: Family::V4,
-                        map: "ingress-v4".into(),
-                    },
-                    "ingress \"dispatch\"\n",
-                ),
-            ],
-            comment: "entry".into(),
-        },
-    );
-    rs.chains.insert(
-        "pin-a".into(),
-        regular(vec![
-            rule(
-                vec![Match::AddrEq {
-                    field: AddrField::Saddr,
-                    addr: ip("198.18.0.10"),
-                }],
-                Verdict::Accept,
-                "hairpin",
-            ),
-            rule(
-                vec![Match::AddrEq {
-                    field: AddrField::Saddr,
-                    addr: ip("fd00:198:18::10"),
-                }],
-                Verdict::Accept,
-                "hairpin",
-            ),
-            rule(vec![], Verdict::Jump("in-a".into()), ""),
-        ]),
-    );
-    rs.chains.insert(
-        "in-a".into(),
-        regular(vec![
-            rule(
-                vec![
-                    Match::AddrInSet {
-                        field: AddrField::Saddr,
-                        family: Family::V4,
-                        set: "peers-v4".into(),
-                    },
-                    Match::L4Proto(Proto::Tcp),
-                    Match::Dport { lo: 80, hi: 80 },
-                ],
-                Verdict::Accept,
-                "x/allow-web",
-            ),
-            rule(
-                vec![
-                    Match::AddrInSet {
-                        field: AddrField::Daddr,
-                        family: Family::V6,
-                        set: "peers-v6".into(),
-                    },
-                    Match::L4Proto(Proto::Udp),
-                    Match::Dport { lo: 1000, hi: 2000 },
-                ],
-                Verdict::Return,
-                "x/range",
-            ),
-            rule(
-                vec![Match::CtState(CtStates::NEW), Match::L4Proto(Proto::Sctp)],
-                Verdict::Drop,
-                &"long ".repeat(40),
-            ),
-            Rule {
-                counter: true,
-                ..rule(vec![], Verdict::Drop, "default deny")
-            },
-        ]),
-    );
+    let mut rs = fixture::sample(table);
+    let long = Rule::new(vec![], Verdict::Drop, "long ".repeat(40));
+    let in_a = rs.chains.get_mut("in-a").expect("sample chain in-a");
+    in_a.rules.insert(0, long);
     rs
 }
 
@@ -261,11 +58,14 @@ fn every_construct_applies_twice_and_lists_back() {
         "fd00:198:18:1::5-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         "::/0",
         "198.18.0.10 : jump pin-a",
-        "ip6 saddr vmap @egress-v6",
-        "ip daddr vmap @ingress-v4 comment \"ingress 'dispatch' \"",
-        "ct state established,related accept comment \"replies\"",
+        "fd00:198:18::10 : jump pin-a",
+        "ip daddr vmap @ingress-v4",
+        "counter packets 0 bytes 0 ip6 saddr vmap @egress-v6 comment \"ingress 'dispatch' \"",
+        "ct state established,related accept",
         "ip saddr @peers-v4 tcp dport 80 accept comment \"x/allow-web\"",
         "ip6 daddr @peers-v6 udp dport 1000-2000 return",
+        "ct state new meta l4proto sctp drop comment \"x/sctp\"",
+        &format!("drop comment \"{}lon\"", "long ".repeat(25)),
         "jump in-a",
         "type filter hook forward priority filter; policy accept;",
     ] {
@@ -283,10 +83,10 @@ fn a_second_ruleset_replaces_the_first_and_leaves_other_tables_alone() {
     }
     let first = render(&kitchen_sink("fnp-swap"));
     let mut small = RuleSet::new("fnp-swap");
-    small.chains.insert(
-        "only".into(),
-        regular(vec![rule(vec![], Verdict::Drop, "")]),
-    );
+    let drop = Rule::new(vec![], Verdict::Drop, "");
+    small
+        .chains
+        .insert("only".into(), Chain::regular(vec![drop], ""));
     let second = render(&small);
     let (listed, other) = in_netns(move || {
         nft(&["add", "table", "inet", "someone-else"], None).expect("other table");
@@ -306,7 +106,8 @@ fn a_second_ruleset_replaces_the_first_and_leaves_other_tables_alone() {
 fn expressions_of(r: Rule, rs_extra: impl FnOnce(&mut RuleSet)) -> Vec<String> {
     let mut rs = RuleSet::new("fnp-expr");
     rs_extra(&mut rs);
-    rs.chains.insert("probe".into(), regular(vec![r]));
+    rs.chains
+        .insert("probe".into(), Chain::regular(vec![r], ""));
     let script = render(&rs);
     let debug = in_netns(move || {
         nft(&["--debug=netlink", "-f", "-"], Some(&script))
@@ -324,7 +125,8 @@ fn expressions_of(r: Rule, rs_extra: impl FnOnce(&mut RuleSet)) -> Vec<String> {
 }
 
 fn v4_set(rs: &mut RuleSet) {
-    rs.sets.insert("s".into(), set(Family::V4, vec![]));
+    rs.sets
+        .insert("s".into(), AddrSet::new(Family::V4, vec![], ""));
 }
 
 #[test]
@@ -334,15 +136,11 @@ fn the_documented_expressions_are_what_nft_sends() {
     }
     // `ip saddr @s meta l4proto tcp th dport 80 accept`
     let got = expressions_of(
-        rule(
+        Rule::new(
             vec![
-                Match::AddrInSet {
-                    field: AddrField::Saddr,
-                    family: Family::V4,
-                    set: "s".into(),
-                },
+                Match::saddr_in(Family::V4, "s"),
                 Match::L4Proto(Proto::Tcp),
-                Match::Dport { lo: 80, hi: 80 },
+                Match::dport(80),
             ],
             Verdict::Accept,
             "",
@@ -365,21 +163,16 @@ fn the_documented_expressions_are_what_nft_sends() {
     );
     // `meta l4proto udp ip6 daddr fd00:198:18::1 th dport >= 1000 th dport <= 2000 counter return`
     let got = expressions_of(
-        Rule {
-            counter: true,
-            ..rule(
-                vec![
-                    Match::L4Proto(Proto::Udp),
-                    Match::AddrEq {
-                        field: AddrField::Daddr,
-                        addr: ip("fd00:198:18::1"),
-                    },
-                    Match::Dport { lo: 1000, hi: 2000 },
-                ],
-                Verdict::Return,
-                "",
-            )
-        },
+        Rule::new(
+            vec![
+                Match::L4Proto(Proto::Udp),
+                Match::daddr_eq(ip("fd00:198:18::1")),
+                Match::Dport { lo: 1000, hi: 2000 },
+            ],
+            Verdict::Return,
+            "",
+        )
+        .counted(),
         |_| {},
     );
     assert_eq!(
@@ -401,17 +194,18 @@ fn the_documented_expressions_are_what_nft_sends() {
     );
     // `ct state established,related meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 jump probe2`
     let got = expressions_of(
-        rule(
+        Rule::new(
             vec![
                 Match::CtState(CtStates::ESTABLISHED.union(CtStates::RELATED)),
                 Match::L4Proto(Proto::Icmpv6),
                 Match::Icmpv6Type { lo: 133, hi: 137 },
             ],
-            Verdict::Jump("probe2".into()),
+            Verdict::jump("probe2"),
             "",
         ),
         |rs| {
-            rs.chains.insert("probe2".into(), regular(vec![]));
+            rs.chains
+                .insert("probe2".into(), Chain::regular(vec![], ""));
         },
     );
     assert_eq!(
@@ -431,27 +225,10 @@ fn the_documented_expressions_are_what_nft_sends() {
     );
     // `counter ip6 saddr vmap @m`
     let got = expressions_of(
-        Rule {
-            counter: true,
-            ..rule(
-                vec![],
-                Verdict::Vmap {
-                    field: AddrField::Saddr,
-                    family: Family::V6,
-                    map: "m".into(),
-                },
-                "",
-            )
-        },
+        Rule::new(vec![], Verdict::vmap(AddrField::Saddr, Family::V6, "m"), "").counted(),
         |rs| {
-            rs.maps.insert(
-                "m".into(),
-                VerdictMap {
-                    family: Family::V6,
-                    elements: BTreeMap::new(),
-                    comment: String::new(),
-                },
-            );
+            let m = VerdictMap::new(Family::V6, BTreeMap::new(), "");
+            rs.maps.insert("m".into(), m);
         },
     );
     assert_eq!(
@@ -472,16 +249,12 @@ fn interval_sets_send_a_leading_end_element_and_none_after_all_ones() {
         return;
     }
     let mut rs = RuleSet::new("fnp-elems");
-    rs.sets.insert(
-        "s".into(),
-        set(
-            Family::V4,
-            vec![
-                iv("198.18.0.0", "198.18.0.255"),
-                iv("255.255.255.0", "255.255.255.255"),
-            ],
-        ),
-    );
+    let elements = vec![
+        iv("198.18.0.0", "198.18.0.255"),
+        iv("255.255.255.0", "255.255.255.255"),
+    ];
+    rs.sets
+        .insert("s".into(), AddrSet::new(Family::V4, elements, ""));
     let script = render(&rs);
     let debug =
         in_netns(move || nft(&["--debug=netlink", "-f", "-"], Some(&script)).expect("nft -f"));

@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use common::skip_unless_root_and_nft as skip;
 use flock_netpol::apply;
 use flock_netpol::model::*;
 use flock_netpol::{manifests, render, translate};
@@ -20,17 +21,6 @@ const TABLE: &str = "fnp-parity";
 
 /// Random cases per property (at least 200 per run each).
 const CASES: u32 = 200;
-
-fn skip(test: &str) -> bool {
-    if common::skip_unless_root(test) {
-        return true;
-    }
-    if !common::have_nft() {
-        eprintln!("SKIP {test}: nft is not installed (a test-only dependency)");
-        return true;
-    }
-    false
-}
 
 /// Both sides, each in the current netns, one after the other (our table is
 /// deleted in between): Err(diff) when they differ.

@@ -10,59 +10,25 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
-    Rule {
-        matches,
-        counter: false,
-        verdict,
-        comment: comment.to_string(),
-    }
-}
-
+/// A base chain on the forward hook.
 fn base(priority: i32, policy: ChainPolicy, rules: Vec<Rule>) -> Chain {
-    Chain {
-        base: Some(BaseChain {
-            hook: Hook::Forward,
-            priority,
-            policy,
-        }),
-        rules,
-        comment: String::new(),
-    }
+    Chain::base(BaseChain::new(Hook::Forward, priority, policy), rules, "")
 }
 
 fn regular(rules: Vec<Rule>) -> Chain {
-    Chain {
-        base: None,
-        rules,
-        comment: String::new(),
-    }
+    Chain::regular(rules, "")
 }
 
 fn set(family: Family, ranges: &[(&str, &str)]) -> AddrSet {
-    AddrSet {
-        family,
-        elements: ranges
-            .iter()
-            .map(|(a, b)| Interval {
-                start: ip(a),
-                end: ip(b),
-            })
-            .collect(),
-        comment: String::new(),
-    }
+    let elements = ranges
+        .iter()
+        .map(|(a, b)| Interval::new(ip(a), ip(b)))
+        .collect();
+    AddrSet::new(family, elements, "")
 }
 
 fn tcp(src: &str, dst: &str, port: u16) -> Packet {
     Packet::first(ip(src), ip(dst), Proto::Tcp, port)
-}
-
-fn saddr_in(set: &str, family: Family) -> Match {
-    Match::AddrInSet {
-        field: AddrField::Saddr,
-        family,
-        set: set.to_string(),
-    }
 }
 
 fn ruleset(chains: Vec<(&str, Chain)>) -> RuleSet {
@@ -73,24 +39,19 @@ fn ruleset(chains: Vec<(&str, Chain)>) -> RuleSet {
     rs
 }
 
+/// Only a `forward` base chain (priority 0) with these rules.
+fn forward(policy: ChainPolicy, rules: Vec<Rule>) -> RuleSet {
+    ruleset(vec![("forward", base(0, policy, rules))])
+}
+
 fn decision(rs: &RuleSet, pkt: &Packet) -> Decision {
     eval(rs, pkt).unwrap().decision
 }
 
 #[test]
 fn a_table_without_a_forward_base_chain_accepts() {
-    let rs = ruleset(vec![(
-        "in",
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Input,
-                priority: 0,
-                policy: ChainPolicy::Drop,
-            }),
-            rules: vec![],
-            comment: String::new(),
-        },
-    )]);
+    let input = BaseChain::new(Hook::Input, 0, ChainPolicy::Drop);
+    let rs = ruleset(vec![("in", Chain::base(input, vec![], ""))]);
     assert_eq!(
         decision(&rs, &tcp("198.18.1.1", "198.18.1.2", 80)),
         Decision::Accept
@@ -100,49 +61,37 @@ fn a_table_without_a_forward_base_chain_accepts() {
 #[test]
 fn the_end_of_a_base_chain_applies_its_policy() {
     let pkt = tcp("198.18.1.1", "198.18.1.2", 80);
-    let out = eval(
-        &ruleset(vec![("forward", base(0, ChainPolicy::Drop, vec![]))]),
-        &pkt,
-    )
-    .unwrap();
+    let out = eval(&forward(ChainPolicy::Drop, vec![]), &pkt).unwrap();
     assert_eq!(out.decision, Decision::Drop);
     assert_eq!((out.chain.as_str(), out.rule), ("forward", None));
-    let rs = ruleset(vec![("forward", base(0, ChainPolicy::Accept, vec![]))]);
+    let rs = forward(ChainPolicy::Accept, vec![]);
     assert_eq!(decision(&rs, &pkt), Decision::Accept);
     // `return` in a base chain also means "apply the policy".
-    let rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Drop,
-            vec![
-                rule(vec![], Verdict::Return, "r"),
-                rule(vec![], Verdict::Accept, "a"),
-            ],
-        ),
-    )]);
+    let rs = forward(
+        ChainPolicy::Drop,
+        vec![
+            Rule::new(vec![], Verdict::Return, "r"),
+            Rule::new(vec![], Verdict::Accept, "a"),
+        ],
+    );
     assert_eq!(decision(&rs, &pkt), Decision::Drop);
 }
 
 #[test]
 fn a_first_packet_is_new_and_not_established() {
-    let rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Accept,
-            vec![
-                rule(
-                    vec![Match::CtState(
-                        CtStates::ESTABLISHED.union(CtStates::RELATED),
-                    )],
-                    Verdict::Accept,
-                    "est",
-                ),
-                rule(vec![Match::CtState(CtStates::NEW)], Verdict::Drop, "new"),
-            ],
-        ),
-    )]);
+    let rs = forward(
+        ChainPolicy::Accept,
+        vec![
+            Rule::new(
+                vec![Match::CtState(
+                    CtStates::ESTABLISHED.union(CtStates::RELATED),
+                )],
+                Verdict::Accept,
+                "est",
+            ),
+            Rule::new(vec![Match::CtState(CtStates::NEW)], Verdict::Drop, "new"),
+        ],
+    );
     let mut pkt = tcp("198.18.1.1", "198.18.1.2", 80);
     let out = eval(&rs, &pkt).unwrap();
     assert_eq!(
@@ -155,17 +104,21 @@ fn a_first_packet_is_new_and_not_established() {
 
 #[test]
 fn interval_sets_match_inclusive_ranges_of_their_own_family_only() {
-    let mut rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Drop,
-            vec![
-                rule(vec![saddr_in("v4", Family::V4)], Verdict::Accept, "v4"),
-                rule(vec![saddr_in("v6", Family::V6)], Verdict::Accept, "v6"),
-            ],
-        ),
-    )]);
+    let mut rs = forward(
+        ChainPolicy::Drop,
+        vec![
+            Rule::new(
+                vec![Match::saddr_in(Family::V4, "v4")],
+                Verdict::Accept,
+                "v4",
+            ),
+            Rule::new(
+                vec![Match::saddr_in(Family::V6, "v6")],
+                Verdict::Accept,
+                "v6",
+            ),
+        ],
+    );
     rs.sets.insert(
         "v4".into(),
         set(
@@ -189,25 +142,18 @@ fn interval_sets_match_inclusive_ranges_of_their_own_family_only() {
 
 #[test]
 fn address_protocol_and_port_matches_compare_the_packet() {
-    let rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Drop,
-            vec![rule(
-                vec![
-                    Match::AddrEq {
-                        field: AddrField::Daddr,
-                        addr: ip("198.18.1.2"),
-                    },
-                    Match::L4Proto(Proto::Udp),
-                    Match::Dport { lo: 1000, hi: 1010 },
-                ],
-                Verdict::Accept,
-                "udp range",
-            )],
-        ),
-    )]);
+    let rs = forward(
+        ChainPolicy::Drop,
+        vec![Rule::new(
+            vec![
+                Match::daddr_eq(ip("198.18.1.2")),
+                Match::L4Proto(Proto::Udp),
+                Match::Dport { lo: 1000, hi: 1010 },
+            ],
+            Verdict::Accept,
+            "udp range",
+        )],
+    );
     let udp = |dst: &str, port| Packet::first(ip("198.18.1.1"), ip(dst), Proto::Udp, port);
     assert_eq!(decision(&rs, &udp("198.18.1.2", 1000)), Decision::Accept);
     assert_eq!(decision(&rs, &udp("198.18.1.2", 1010)), Decision::Accept);
@@ -221,21 +167,17 @@ fn address_protocol_and_port_matches_compare_the_packet() {
 
 #[test]
 fn icmpv6_type_ranges_match_neighbour_discovery() {
-    let rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Drop,
-            vec![rule(
-                vec![
-                    Match::L4Proto(Proto::Icmpv6),
-                    Match::Icmpv6Type { lo: 133, hi: 137 },
-                ],
-                Verdict::Accept,
-                "nd",
-            )],
-        ),
-    )]);
+    let rs = forward(
+        ChainPolicy::Drop,
+        vec![Rule::new(
+            vec![
+                Match::L4Proto(Proto::Icmpv6),
+                Match::Icmpv6Type { lo: 133, hi: 137 },
+            ],
+            Verdict::Accept,
+            "nd",
+        )],
+    );
     let icmp = |t| Packet {
         src: ip("fd00:198:18:1::1"),
         dst: ip("fd00:198:18:1::2"),
@@ -259,20 +201,13 @@ fn dispatch() -> RuleSet {
                 0,
                 ChainPolicy::Accept,
                 vec![
-                    rule(
+                    Rule::new(
                         vec![],
-                        Verdict::Vmap {
-                            field: AddrField::Daddr,
-                            family: Family::V4,
-                            map: "in4".into(),
-                        },
+                        Verdict::vmap(AddrField::Daddr, Family::V4, "in4"),
                         "dispatch",
                     ),
-                    rule(
-                        vec![Match::AddrEq {
-                            field: AddrField::Saddr,
-                            addr: ip("198.18.1.66"),
-                        }],
+                    Rule::new(
+                        vec![Match::saddr_eq(ip("198.18.1.66"))],
                         Verdict::Drop,
                         "after",
                     ),
@@ -282,32 +217,27 @@ fn dispatch() -> RuleSet {
         (
             "pin",
             regular(vec![
-                rule(
-                    vec![Match::L4Proto(Proto::Tcp), Match::Dport { lo: 80, hi: 80 }],
+                Rule::new(
+                    vec![Match::L4Proto(Proto::Tcp), Match::dport(80)],
                     Verdict::Accept,
                     "web",
                 ),
-                rule(
-                    vec![Match::L4Proto(Proto::Tcp), Match::Dport { lo: 81, hi: 81 }],
+                Rule::new(
+                    vec![Match::L4Proto(Proto::Tcp), Match::dport(81)],
                     Verdict::Return,
                     "back",
                 ),
-                rule(vec![], Verdict::Jump("deny".into()), "to deny"),
+                Rule::new(vec![], Verdict::jump("deny"), "to deny"),
             ]),
         ),
         (
             "deny",
-            regular(vec![rule(vec![], Verdict::Drop, "default deny")]),
+            regular(vec![Rule::new(vec![], Verdict::Drop, "default deny")]),
         ),
     ]);
-    rs.maps.insert(
-        "in4".into(),
-        VerdictMap {
-            family: Family::V4,
-            elements: BTreeMap::from([(ip("198.18.1.2"), "pin".to_string())]),
-            comment: String::new(),
-        },
-    );
+    let elements = BTreeMap::from([(ip("198.18.1.2"), "pin".to_string())]);
+    let in4 = VerdictMap::new(Family::V4, elements, "");
+    rs.maps.insert("in4".into(), in4);
     rs
 }
 
@@ -364,7 +294,7 @@ fn an_accept_ends_one_base_chain_but_the_next_one_still_runs() {
             base(
                 -10,
                 ChainPolicy::Accept,
-                vec![rule(vec![], Verdict::Accept, "ok")],
+                vec![Rule::new(vec![], Verdict::Accept, "ok")],
             ),
         ),
     ]);
@@ -382,43 +312,29 @@ fn error(rs: &RuleSet) -> EvalError {
 
 #[test]
 fn dangling_names_loops_and_deep_stacks_are_errors() {
-    let jump = |t: &str| rule(vec![], Verdict::Jump(t.into()), "j");
-    let rs = ruleset(vec![(
-        "forward",
-        base(0, ChainPolicy::Accept, vec![jump("nowhere")]),
-    )]);
+    let jump = |t: &str| Rule::new(vec![], Verdict::jump(t), "j");
+    let rs = forward(ChainPolicy::Accept, vec![jump("nowhere")]);
     assert!(matches!(error(&rs), EvalError::UnknownChain { .. }));
-    let rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Accept,
-            vec![rule(
-                vec![saddr_in("nope", Family::V4)],
-                Verdict::Accept,
-                "s",
-            )],
-        ),
-    )]);
+    let rs = forward(
+        ChainPolicy::Accept,
+        vec![Rule::new(
+            vec![Match::saddr_in(Family::V4, "nope")],
+            Verdict::Accept,
+            "s",
+        )],
+    );
     assert!(matches!(error(&rs), EvalError::UnknownSet { .. }));
-    let vmap = Verdict::Vmap {
-        field: AddrField::Saddr,
-        family: Family::V4,
-        map: "nope".into(),
-    };
-    let rs = ruleset(vec![(
-        "forward",
-        base(0, ChainPolicy::Accept, vec![rule(vec![], vmap, "m")]),
-    )]);
+    let vmap = Verdict::vmap(AddrField::Saddr, Family::V4, "nope");
+    let rs = forward(ChainPolicy::Accept, vec![Rule::new(vec![], vmap, "m")]);
     assert!(matches!(error(&rs), EvalError::UnknownMap { .. }));
-    let mut rs = ruleset(vec![(
-        "forward",
-        base(
-            0,
-            ChainPolicy::Accept,
-            vec![rule(vec![saddr_in("s6", Family::V4)], Verdict::Accept, "s")],
-        ),
-    )]);
+    let mut rs = forward(
+        ChainPolicy::Accept,
+        vec![Rule::new(
+            vec![Match::saddr_in(Family::V4, "s6")],
+            Verdict::Accept,
+            "s",
+        )],
+    );
     rs.sets.insert("s6".into(), set(Family::V6, &[]));
     assert!(matches!(error(&rs), EvalError::FamilyMismatch { .. }));
     let rs = ruleset(vec![
@@ -427,10 +343,7 @@ fn dangling_names_loops_and_deep_stacks_are_errors() {
         ("b", regular(vec![jump("a")])),
     ]);
     assert!(matches!(error(&rs), EvalError::Loop { .. }));
-    let rs = ruleset(vec![(
-        "forward",
-        base(0, ChainPolicy::Accept, vec![jump("forward")]),
-    )]);
+    let rs = forward(ChainPolicy::Accept, vec![jump("forward")]);
     assert!(matches!(error(&rs), EvalError::JumpToBaseChain { .. }));
     // A chain of 16 jumps is fine, 17 is too deep.
     let deep = |n: usize| {
@@ -440,7 +353,7 @@ fn dangling_names_loops_and_deep_stacks_are_errors() {
         )];
         for i in 1..=n {
             let next = if i == n {
-                vec![rule(vec![], Verdict::Accept, "bottom")]
+                vec![Rule::new(vec![], Verdict::Accept, "bottom")]
             } else {
                 vec![jump(&format!("c{}", i + 1))]
             };

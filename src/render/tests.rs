@@ -12,19 +12,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn iv(a: &str, b: &str) -> Interval {
-    Interval {
-        start: ip(a),
-        end: ip(b),
-    }
-}
-
-fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
-    Rule {
-        matches,
-        counter: false,
-        verdict,
-        comment: comment.to_string(),
-    }
+    Interval::new(ip(a), ip(b))
 }
 
 #[test]
@@ -42,90 +30,51 @@ fn an_empty_ruleset_adds_deletes_and_readds_the_table() {
 
 #[test]
 fn intervals_render_as_addresses_prefixes_or_ranges() {
-    assert_eq!(interval_text(&iv("198.18.0.7", "198.18.0.7")), "198.18.0.7");
-    assert_eq!(
-        interval_text(&iv("198.18.0.0", "198.18.0.255")),
-        "198.18.0.0/24"
-    );
-    // Right size, wrong alignment: not a prefix.
-    assert_eq!(
-        interval_text(&iv("198.18.0.128", "198.18.1.127")),
-        "198.18.0.128-198.18.1.127"
-    );
-    assert_eq!(
-        interval_text(&iv("198.18.0.1", "198.18.0.9")),
-        "198.18.0.1-198.18.0.9"
-    );
-    assert_eq!(
-        interval_text(&iv("0.0.0.0", "255.255.255.255")),
-        "0.0.0.0/0"
-    );
-    assert_eq!(
-        interval_text(&iv("255.255.255.0", "255.255.255.255")),
-        "255.255.255.0/24"
-    );
-    assert_eq!(
-        interval_text(&iv("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
-        "::/0"
-    );
-    assert_eq!(
-        interval_text(&iv(
+    const ALL_ONES: &str = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+    let cases = [
+        ("198.18.0.7", "198.18.0.7", "198.18.0.7"),
+        ("198.18.0.0", "198.18.0.255", "198.18.0.0/24"),
+        // Right size, wrong alignment: not a prefix.
+        ("198.18.0.128", "198.18.1.127", "198.18.0.128-198.18.1.127"),
+        ("198.18.0.1", "198.18.0.9", "198.18.0.1-198.18.0.9"),
+        ("0.0.0.0", "255.255.255.255", "0.0.0.0/0"),
+        ("255.255.255.0", "255.255.255.255", "255.255.255.0/24"),
+        ("::", ALL_ONES, "::/0"),
+        (
             "fd00:198:18::5",
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
-        )),
-        "fd00:198:18::5-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
-    );
-    assert_eq!(
-        interval_text(&iv("fd00:198:18::", "fd00:198:18:0:ffff:ffff:ffff:ffff")),
-        "fd00:198:18::/64"
-    );
-    assert_eq!(
-        interval_text(&iv("fd00:198:18::", "fd00:198:18::1")),
-        "fd00:198:18::/127"
-    );
+            ALL_ONES,
+            "fd00:198:18::5-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ),
+        (
+            "fd00:198:18::",
+            "fd00:198:18:0:ffff:ffff:ffff:ffff",
+            "fd00:198:18::/64",
+        ),
+        ("fd00:198:18::", "fd00:198:18::1", "fd00:198:18::/127"),
+    ];
+    for (start, end, want) in cases {
+        assert_eq!(interval_text(&iv(start, end)), want, "{start} - {end}");
+    }
 }
 
 #[test]
 fn sets_and_maps_list_their_type_flags_and_elements_one_per_line() {
     let mut rs = RuleSet::new("t");
-    rs.sets.insert(
-        "peers-v4".into(),
-        AddrSet {
-            family: Family::V4,
-            elements: vec![
-                iv("198.18.0.0", "198.18.0.255"),
-                iv("198.18.2.1", "198.18.2.1"),
-            ],
-            comment: "peers of x/a\nsecond line".into(),
-        },
-    );
-    rs.sets.insert(
-        "empty-v6".into(),
-        AddrSet {
-            family: Family::V6,
-            elements: vec![],
-            comment: String::new(),
-        },
-    );
+    let peers = vec![
+        iv("198.18.0.0", "198.18.0.255"),
+        Interval::single(ip("198.18.2.1")),
+    ];
+    let peers = AddrSet::new(Family::V4, peers, "peers of x/a\nsecond line");
+    rs.sets.insert("peers-v4".into(), peers);
+    rs.sets
+        .insert("empty-v6".into(), AddrSet::new(Family::V6, vec![], ""));
     let mut elements = BTreeMap::new();
     elements.insert(ip("fd00:198:18::2"), "pin-b".to_string());
     elements.insert(ip("fd00:198:18::1"), "pin-a".to_string());
-    rs.maps.insert(
-        "ingress-v6".into(),
-        VerdictMap {
-            family: Family::V6,
-            elements,
-            comment: "dispatch".into(),
-        },
-    );
-    rs.maps.insert(
-        "egress-v4".into(),
-        VerdictMap {
-            family: Family::V4,
-            elements: BTreeMap::new(),
-            comment: String::new(),
-        },
-    );
+    let dispatch = VerdictMap::new(Family::V6, elements, "dispatch");
+    rs.maps.insert("ingress-v6".into(), dispatch);
+    let empty = VerdictMap::new(Family::V4, BTreeMap::new(), "");
+    rs.maps.insert("egress-v4".into(), empty);
     let text = render(&rs);
     let body = text.split_once("table inet t {\n").unwrap().1;
     assert_eq!(
@@ -167,38 +116,15 @@ fn sets_and_maps_list_their_type_flags_and_elements_one_per_line() {
 #[test]
 fn base_chains_come_first_with_hook_priority_and_policy() {
     let mut rs = RuleSet::new("t");
-    rs.chains.insert(
-        "a-regular".into(),
-        Chain {
-            base: None,
-            rules: vec![rule(vec![], Verdict::Drop, "")],
-            comment: String::new(),
-        },
-    );
-    rs.chains.insert(
-        "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: -5,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: vec![rule(vec![], Verdict::Jump("a-regular".into()), "go")],
-            comment: "entry".into(),
-        },
-    );
-    rs.chains.insert(
-        "out".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Output,
-                priority: 10,
-                policy: ChainPolicy::Drop,
-            }),
-            rules: vec![],
-            comment: String::new(),
-        },
-    );
+    let drop = Rule::new(vec![], Verdict::Drop, "");
+    rs.chains
+        .insert("a-regular".into(), Chain::regular(vec![drop], ""));
+    let forward = BaseChain::new(Hook::Forward, -5, ChainPolicy::Accept);
+    let go = Rule::new(vec![], Verdict::jump("a-regular"), "go");
+    rs.chains
+        .insert("forward".into(), Chain::base(forward, vec![go], "entry"));
+    let out = BaseChain::new(Hook::Output, 10, ChainPolicy::Drop);
+    rs.chains.insert("out".into(), Chain::base(out, vec![], ""));
     let text = render(&rs);
     let body = text.split_once("table inet t {\n").unwrap().1;
     assert_eq!(
@@ -222,103 +148,65 @@ fn base_chains_come_first_with_hook_priority_and_policy() {
 
 #[test]
 fn every_match_kind_renders_in_model_order() {
-    let r = Rule {
-        matches: vec![
-            Match::CtState(CtStates::NEW),
-            Match::AddrInSet {
-                field: AddrField::Saddr,
-                family: Family::V4,
-                set: "peers".into(),
-            },
-            Match::AddrEq {
-                field: AddrField::Daddr,
-                addr: ip("198.18.0.1"),
-            },
-            Match::L4Proto(Proto::Udp),
-            Match::Dport { lo: 53, hi: 53 },
-        ],
-        counter: true,
-        verdict: Verdict::Accept,
-        comment: "x/allow-dns".into(),
-    };
-    assert_eq!(
-        rule_text(&r),
-        "ct state new ip saddr @peers ip daddr 198.18.0.1 meta l4proto udp th dport 53 \
-         counter accept comment \"x/allow-dns\""
-    );
-    let r = rule(
-        vec![
-            Match::AddrInSet {
-                field: AddrField::Daddr,
-                family: Family::V6,
-                set: "p6".into(),
-            },
-            Match::L4Proto(Proto::Sctp),
-            Match::Dport { lo: 1000, hi: 2000 },
-        ],
-        Verdict::Return,
-        "",
-    );
-    assert_eq!(
-        rule_text(&r),
-        "ip6 daddr @p6 meta l4proto sctp th dport >= 1000 th dport <= 2000 return"
-    );
-    let r = rule(
-        vec![
-            Match::L4Proto(Proto::Icmpv6),
-            Match::Icmpv6Type { lo: 133, hi: 137 },
-        ],
-        Verdict::Accept,
-        "nd",
-    );
-    assert_eq!(
-        rule_text(&r),
-        "meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 accept comment \"nd\""
-    );
-    let r = rule(
-        vec![
-            Match::L4Proto(Proto::Icmpv6),
-            Match::Icmpv6Type { lo: 135, hi: 135 },
-        ],
-        Verdict::Accept,
-        "",
-    );
-    assert_eq!(
-        rule_text(&r),
-        "meta l4proto ipv6-icmp icmpv6 type 135 accept"
-    );
-    let r = rule(
-        vec![Match::AddrEq {
-            field: AddrField::Saddr,
-            addr: ip("fd00:198:18::1"),
-        }],
-        Verdict::Accept,
-        "hairpin",
-    );
-    assert_eq!(
-        rule_text(&r),
-        "ip6 saddr fd00:198:18::1 accept comment \"hairpin\""
-    );
+    let nd = |lo, hi| vec![Match::L4Proto(Proto::Icmpv6), Match::Icmpv6Type { lo, hi }];
+    let cases = [
+        (
+            Rule::new(
+                vec![
+                    Match::CtState(CtStates::NEW),
+                    Match::saddr_in(Family::V4, "peers"),
+                    Match::daddr_eq(ip("198.18.0.1")),
+                    Match::L4Proto(Proto::Udp),
+                    Match::dport(53),
+                ],
+                Verdict::Accept,
+                "x/allow-dns",
+            )
+            .counted(),
+            "ct state new ip saddr @peers ip daddr 198.18.0.1 meta l4proto udp th dport 53 \
+             counter accept comment \"x/allow-dns\"",
+        ),
+        (
+            Rule::new(
+                vec![
+                    Match::daddr_in(Family::V6, "p6"),
+                    Match::L4Proto(Proto::Sctp),
+                    Match::Dport { lo: 1000, hi: 2000 },
+                ],
+                Verdict::Return,
+                "",
+            ),
+            "ip6 daddr @p6 meta l4proto sctp th dport >= 1000 th dport <= 2000 return",
+        ),
+        (
+            Rule::new(nd(133, 137), Verdict::Accept, "nd"),
+            "meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 accept comment \"nd\"",
+        ),
+        (
+            Rule::new(nd(135, 135), Verdict::Accept, ""),
+            "meta l4proto ipv6-icmp icmpv6 type 135 accept",
+        ),
+        (
+            Rule::new(
+                vec![Match::saddr_eq(ip("fd00:198:18::1"))],
+                Verdict::Accept,
+                "hairpin",
+            ),
+            "ip6 saddr fd00:198:18::1 accept comment \"hairpin\"",
+        ),
+    ];
+    for (rule, want) in cases {
+        assert_eq!(rule_text(&rule), want, "{rule:?}");
+    }
 }
 
 #[test]
 fn vmap_rules_put_the_counter_before_the_lookup() {
-    let mut r = rule(
-        vec![],
-        Verdict::Vmap {
-            field: AddrField::Daddr,
-            family: Family::V6,
-            map: "ingress-v6".into(),
-        },
-        "",
-    );
+    let vmap = Verdict::vmap(AddrField::Daddr, Family::V6, "ingress-v6");
+    let r = Rule::new(vec![], vmap, "");
     assert_eq!(rule_text(&r), "ip6 daddr vmap @ingress-v6");
-    r.counter = true;
-    r.verdict = Verdict::Vmap {
-        field: AddrField::Saddr,
-        family: Family::V4,
-        map: "egress-v4".into(),
-    };
+    let vmap = Verdict::vmap(AddrField::Saddr, Family::V4, "egress-v4");
+    let r = Rule::new(vec![], vmap, "").counted();
     assert_eq!(rule_text(&r), "counter ip saddr vmap @egress-v4");
 }
 
@@ -346,7 +234,7 @@ fn comments_lose_quotes_and_control_characters_and_fit_128_bytes() {
     assert_eq!(cut, "é".repeat(64));
     let odd = format!("a{}", "é".repeat(100)); // boundary falls inside a char
     assert_eq!(comment_text(&odd).len(), 127);
-    let r = rule(vec![], Verdict::Accept, "say \"hi\"");
+    let r = Rule::new(vec![], Verdict::Accept, "say \"hi\"");
     assert_eq!(rule_text(&r), "accept comment \"say 'hi'\"");
 }
 
@@ -354,14 +242,7 @@ fn comments_lose_quotes_and_control_characters_and_fit_128_bytes() {
 fn long_names_are_rendered_verbatim() {
     let name = format!("in-{}-0123456789", "x".repeat(48));
     let mut rs = RuleSet::new("flock-netpol");
-    rs.chains.insert(
-        name.clone(),
-        Chain {
-            base: None,
-            rules: vec![],
-            comment: String::new(),
-        },
-    );
+    rs.chains.insert(name.clone(), Chain::regular(vec![], ""));
     assert!(render(&rs).contains(&format!("\tchain {name} {{\n\t}}\n")));
 }
 
@@ -370,14 +251,8 @@ fn rendering_is_deterministic_and_independent_of_insertion_order() {
     let build = |names: &[&str]| {
         let mut rs = RuleSet::new("t");
         for n in names {
-            rs.sets.insert(
-                (*n).into(),
-                AddrSet {
-                    family: Family::V4,
-                    elements: vec![],
-                    comment: String::new(),
-                },
-            );
+            rs.sets
+                .insert((*n).into(), AddrSet::new(Family::V4, vec![], ""));
         }
         render(&rs)
     };

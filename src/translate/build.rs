@@ -1,12 +1,17 @@
 //! Assembling the `RuleSet`: the `forward` base chain, the dispatch maps, the
 //! per-pod chains (hairpin, then a jump to the class chain), the shared class
-//! chains named by a hash of their content, and the peer sets named by their
-//! origin.
+//! chains named by a hash of their content, and the peer sets.
+//!
+//! Peer sets are shared by content: every rule whose peers stand for the same
+//! addresses (in the same direction and family) uses one set, named after the
+//! smallest of the names its rules would give it alone (policy, direction,
+//! rule, family). Pod churn changes a set's elements, not its name; a name
+//! changes only when the sharing itself changes.
 //!
 //! Must not: validate policies or select pods (it is given compiled policies
 //! and, per local pod, the policies that select it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -111,6 +116,26 @@ pub struct Builder<'c, 'a> {
     /// Egress class chain by selecting policies (egress rules do not depend
     /// on the pod they isolate).
     egress_classes: BTreeMap<Vec<usize>, String>,
+    /// Peer sets by content: (direction, family, merged ranges) -> index
+    /// into `shared`.
+    set_ids: BTreeMap<(Dir, Family, Vec<cidr::Range>), usize>,
+    shared: Vec<SharedSet>,
+    /// The set per family (index into `shared`) of each distinct peer
+    /// selection, per direction: rules with the same peers skip recomputing
+    /// the addresses.
+    by_resolved: BTreeMap<(Dir, Resolved), [Option<usize>; 2]>,
+    /// Class chains by (build-time) name, with the policies selecting the
+    /// pods that use them (for the chain's comment).
+    classes: BTreeMap<String, BTreeSet<usize>>,
+}
+
+/// One peer set and the rules that use it.
+struct SharedSet {
+    /// Its name while building: the name its first rule would give it.
+    name: String,
+    /// Every rule using it: (the name that rule would give it, the rule as
+    /// the comment shows it).
+    users: Vec<(String, String)>,
 }
 
 impl<'c, 'a> Builder<'c, 'a> {
@@ -142,10 +167,77 @@ impl<'c, 'a> Builder<'c, 'a> {
             named: BTreeMap::new(),
             named_index: BTreeMap::new(),
             egress_classes: BTreeMap::new(),
+            set_ids: BTreeMap::new(),
+            shared: Vec::new(),
+            by_resolved: BTreeMap::new(),
+            classes: BTreeMap::new(),
         }
     }
 
-    pub fn finish(self) -> RuleSet {
+    /// The finished ruleset: each shared set takes the smallest of its
+    /// users' names, and each class chain the hash of its final rules.
+    pub fn finish(mut self) -> RuleSet {
+        let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+        let mut sets = std::mem::take(&mut self.rs.sets);
+        for s in &mut self.shared {
+            s.users.sort();
+            s.users.dedup();
+            let Some(mut set) = sets.remove(&s.name) else {
+                continue;
+            };
+            let first = s.users[0].0.clone();
+            set.comment = set_comment(set.family, &s.users);
+            if first != s.name {
+                renamed.insert(s.name.clone(), first.clone());
+            }
+            self.rs.sets.insert(first, set);
+        }
+        if !renamed.is_empty() {
+            for r in self.rs.chains.values_mut().flat_map(|c| c.rules.iter_mut()) {
+                for m in &mut r.matches {
+                    if let Match::AddrInSet { set, .. } = m {
+                        if let Some(n) = renamed.get(set) {
+                            set.clone_from(n);
+                        }
+                    }
+                }
+            }
+        }
+        // Class chains: take them all out, then put them back under the
+        // hash of their final rules (set names are part of it).
+        let mut jumps: BTreeMap<String, String> = BTreeMap::new();
+        let mut classes = Vec::with_capacity(self.classes.len());
+        for (old, policies) in std::mem::take(&mut self.classes) {
+            if let Some(chain) = self.rs.chains.remove(&old) {
+                classes.push((old, policies, chain));
+            }
+        }
+        for (old, policies, mut chain) in classes {
+            let dir = if old.starts_with("in-") {
+                Dir::Ingress
+            } else {
+                Dir::Egress
+            };
+            let keys: Vec<&str> = policies
+                .iter()
+                .map(|&pi| self.policies[pi].key.as_str())
+                .collect();
+            chain.comment = listed(&format!("{} rules of", dir.field()), &keys);
+            let name = class_name(dir, &chain.rules);
+            if name != old {
+                jumps.insert(old, name.clone());
+            }
+            self.rs.chains.insert(name, chain);
+        }
+        if !jumps.is_empty() {
+            for r in self.rs.chains.values_mut().flat_map(|c| c.rules.iter_mut()) {
+                if let Verdict::Jump(to) = &mut r.verdict {
+                    if let Some(n) = jumps.get(to) {
+                        to.clone_from(n);
+                    }
+                }
+            }
+        }
         self.rs
     }
 
@@ -164,6 +256,10 @@ impl<'c, 'a> Builder<'c, 'a> {
             },
             Dir::Ingress => self.class_chain(pod, dir, selecting),
         };
+        self.classes
+            .entry(class.clone())
+            .or_default()
+            .extend(selecting.iter().copied());
         let p = self.cluster.pods[pod as usize];
         let key = p.key();
         let (prefix, own, verdict) = match dir {
@@ -221,26 +317,16 @@ impl<'c, 'a> Builder<'c, 'a> {
             verdict: Verdict::Drop,
             comment: format!("default deny {}", dir.field()),
         });
-        let prefix = match dir {
-            Dir::Ingress => "in",
-            Dir::Egress => "out",
-        };
-        let name = format!(
-            "{prefix}-{}",
-            names::short_hash(canonical(&rules).as_bytes(), 16)
-        );
+        let name = class_name(dir, &rules);
         if !self.rs.chains.contains_key(&name) {
-            let keys: Vec<&str> = selecting
-                .iter()
-                .map(|&pi| self.policies[pi].key.as_str())
-                .collect();
-            let comment = cap_comment(format!("{} rules of {}", dir.field(), keys.join(", ")));
+            // The comment is written by `finish`, which knows every pod
+            // using the chain.
             self.rs.chains.insert(
                 name.clone(),
                 Chain {
                     base: None,
                     rules,
-                    comment,
+                    comment: String::new(),
                 },
             );
         }
@@ -335,20 +421,31 @@ impl<'c, 'a> Builder<'c, 'a> {
             v.push(None);
         } else {
             let cluster = self.cluster;
-            let r = self.resolved(k).clone();
-            for family in FAMILIES {
-                let ranges = peers::addresses(cluster, &r, family);
-                if ranges.is_empty() {
-                    continue;
+            let key = (dir, self.resolved(k).clone());
+            let ids = match self.by_resolved.get(&key) {
+                Some(ids) => *ids,
+                None => {
+                    let mut ids = [None, None];
+                    for (slot, family) in ids.iter_mut().zip(FAMILIES) {
+                        let ranges = peers::addresses(cluster, &key.1, family);
+                        if !ranges.is_empty() {
+                            let origin = set_name(&self.policies[pi], dir, ri, family, None);
+                            *slot = Some(self.share(dir, family, ranges, origin));
+                        }
+                    }
+                    self.by_resolved.insert(key, ids);
+                    ids
                 }
-                let c = &self.policies[pi];
-                let (name, comment) = set_name(c, dir, ri, family, None);
-                self.add_set(name.clone(), family, &ranges, comment);
+            };
+            for (id, family) in ids.into_iter().zip(FAMILIES) {
+                let Some(id) = id else { continue };
+                let origin = set_name(&self.policies[pi], dir, ri, family, None);
+                let set = self.use_set(id, origin);
                 // `ip saddr @<set>` / `ip6 daddr @<set>`
                 v.push(Some(Match::AddrInSet {
                     field: peer_field(dir),
                     family,
-                    set: name,
+                    set,
                 }));
             }
         }
@@ -393,9 +490,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                 if ranges.is_empty() {
                     continue;
                 }
-                let (set, comment) =
-                    set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
-                self.add_set(set.clone(), family, ranges, comment);
+                let origin = set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
+                let id = self.share(Dir::Egress, family, ranges.clone(), origin.clone());
+                let set = self.use_set(id, origin);
                 // `ip daddr @<set>`
                 v.push((
                     port,
@@ -411,21 +508,95 @@ impl<'c, 'a> Builder<'c, 'a> {
         v
     }
 
-    fn add_set(&mut self, name: String, family: Family, ranges: &[cidr::Range], comment: String) {
+    /// The shared set holding exactly `ranges` (merged) for `dir` and
+    /// `family`, created under `origin`'s name when new. Returns its index;
+    /// `use_set` registers the rule using it.
+    fn share(
+        &mut self,
+        dir: Dir,
+        family: Family,
+        ranges: Vec<cidr::Range>,
+        origin: (String, String),
+    ) -> usize {
+        let key = (dir, family, ranges);
+        if let Some(&id) = self.set_ids.get(&key) {
+            return id;
+        }
+        let id = self.shared.len();
         self.rs.sets.insert(
-            name,
+            origin.0.clone(),
             AddrSet {
                 family,
-                elements: cidr::to_intervals(family, ranges),
-                comment,
+                elements: cidr::to_intervals(family, &key.2),
+                comment: String::new(),
             },
         );
+        self.shared.push(SharedSet {
+            name: origin.0,
+            users: Vec::new(),
+        });
+        self.set_ids.insert(key, id);
+        id
+    }
+
+    /// Record that the rule `origin` uses shared set `id`; returns the
+    /// set's name for now (`finish` may rename it).
+    fn use_set(&mut self, id: usize, origin: (String, String)) -> String {
+        let s = &mut self.shared[id];
+        s.users.push(origin);
+        s.name.clone()
     }
 }
 
-/// The name of a peer set, from its origin only (policy, direction, rule,
-/// family, and for egress named ports the port index and resolved number),
-/// so pod churn changes its elements, never its name. Also its comment.
+/// `<in|out>-<hash of the rules>`: the name of a class chain.
+fn class_name(dir: Dir, rules: &[Rule]) -> String {
+    let prefix = match dir {
+        Dir::Ingress => "in",
+        Dir::Egress => "out",
+    };
+    format!(
+        "{prefix}-{}",
+        names::short_hash(canonical(rules).as_bytes(), 16)
+    )
+}
+
+/// Longest comment of a set or a chain: they are shown in the script only,
+/// not stored in the kernel, so they may be longer than a rule's.
+const MAX_SCRIPT_COMMENT: usize = 240;
+
+/// `"<head> a, b, c"`, cut to `MAX_SCRIPT_COMMENT` bytes at an item boundary
+/// with `" and N more"` when it does not fit.
+fn listed(head: &str, items: &[&str]) -> String {
+    let mut s = head.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i == 0 { " " } else { ", " };
+        // Room for this item, and for the " and N more" of what follows it.
+        let more = if i + 1 < items.len() { 16 } else { 0 };
+        if i > 0 && s.len() + sep.len() + item.len() + more > MAX_SCRIPT_COMMENT {
+            let _ = write!(s, " and {} more", items.len() - i);
+            return s;
+        }
+        s.push_str(sep);
+        s.push_str(item);
+    }
+    // Only a first item alone can still be too long.
+    let mut end = s.len().min(MAX_SCRIPT_COMMENT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
+}
+
+/// A shared set's comment: its family and the rules using it.
+fn set_comment(family: Family, users: &[(String, String)]) -> String {
+    let rules: Vec<&str> = users.iter().map(|(_, d)| d.as_str()).collect();
+    listed(&format!("peers ({}) of", fam_tag(family)), &rules)
+}
+
+/// The name a rule gives its peer set, from its origin only (policy,
+/// direction, rule, family, and for egress named ports the port index and
+/// resolved number); and the rule as a set's comment lists it.
 fn set_name(
     c: &Compiled,
     dir: Dir,
@@ -449,7 +620,7 @@ fn set_name(
                 &format!("{ns}-{n}-{ri}"),
                 &format!("{p}/{d}/{ri}/{f}"),
             ),
-            cap_comment(format!("{p} {d}[{ri}] peers ({f})")),
+            format!("{p} {d}[{ri}]"),
         ),
         Some((j, num)) => (
             names::object_name(
@@ -457,7 +628,7 @@ fn set_name(
                 &format!("{ns}-{n}-{ri}-p{j}-{num}"),
                 &format!("{p}/{d}/{ri}/{f}/{j}/{num}"),
             ),
-            cap_comment(format!("{p} {d}[{ri}].ports[{j}] = {num} peers ({f})")),
+            format!("{p} {d}[{ri}].ports[{j}]={num}"),
         ),
     }
 }

@@ -13,8 +13,9 @@ use super::ports;
 use super::validate::{NsScope, Peer};
 use crate::model::{Family, Proto};
 
-/// The peers of one rule, resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The peers of one rule, resolved. Ordered so that rules with the same
+/// peers can share what is computed from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Resolved {
     /// Peer pods selected by podSelector/namespaceSelector, ascending.
     pub pods: Vec<u32>,

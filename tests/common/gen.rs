@@ -117,13 +117,7 @@ pub fn cluster() -> impl Strategy<Value = Snapshot> {
                     spec,
                 })
                 .collect();
-            let mut snap = Snapshot {
-                pods,
-                namespaces,
-                policies,
-            };
-            snap.normalize();
-            snap
+            Snapshot::normalized(pods, namespaces, policies)
         },
     )
 }

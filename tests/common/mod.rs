@@ -11,6 +11,7 @@ pub mod nftjson;
 
 use std::process::Command;
 
+pub mod fixture;
 pub mod gen;
 
 /// True when this process may create network namespaces.
@@ -53,6 +54,19 @@ pub fn in_named_netns<T: Send + 'static>(
         nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
         f()
     })
+}
+
+/// Print why a test that needs root and the `nft` binary is skipped and
+/// return true when it must be.
+pub fn skip_unless_root_and_nft(test: &str) -> bool {
+    if skip_unless_root(test) {
+        return true;
+    }
+    if !have_nft() {
+        eprintln!("SKIP {test}: the nft binary is not installed (apt-get install nftables)");
+        return true;
+    }
+    false
 }
 
 /// Whether the `nft` binary is installed (a test-only dependency).

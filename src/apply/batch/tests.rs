@@ -2,85 +2,39 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::apply::nfnl::{attrs, messages, NFNL_PAYLOAD_OFFSET};
-use crate::model::{BaseChain, Match, Rule, Verdict};
+use crate::model::{AddrField, BaseChain, Match, Rule, Verdict};
 
 fn v4(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// forward: `ip saddr vmap @m4`; m4 sends 198.18.0.1 to chain c;
+/// c: `ip saddr @s4 accept`, `counter drop`.
 fn sample() -> RuleSet {
     let mut rs = RuleSet::new("fnp");
-    rs.sets.insert(
-        "s4".into(),
-        AddrSet {
-            family: Family::V4,
-            elements: vec![
-                Interval {
-                    start: v4("198.18.0.0"),
-                    end: v4("198.18.0.255"),
-                },
-                Interval {
-                    start: v4("198.18.5.1"),
-                    end: v4("198.18.5.1"),
-                },
-            ],
-            comment: String::new(),
-        },
-    );
-    rs.maps.insert(
-        "m4".into(),
-        VerdictMap {
-            family: Family::V4,
-            elements: BTreeMap::from([(v4("198.18.0.1"), "c".to_string())]),
-            comment: String::new(),
-        },
-    );
-    rs.chains.insert(
-        "forward".into(),
-        Chain {
-            base: Some(BaseChain {
-                hook: Hook::Forward,
-                priority: 0,
-                policy: ChainPolicy::Accept,
-            }),
-            rules: vec![Rule {
-                matches: vec![],
-                counter: false,
-                verdict: Verdict::Vmap {
-                    field: crate::model::AddrField::Saddr,
-                    family: Family::V4,
-                    map: "m4".into(),
-                },
-                comment: String::new(),
-            }],
-            comment: String::new(),
-        },
-    );
-    rs.chains.insert(
-        "c".into(),
-        Chain {
-            base: None,
-            rules: vec![
-                Rule {
-                    matches: vec![Match::AddrInSet {
-                        field: crate::model::AddrField::Saddr,
-                        family: Family::V4,
-                        set: "s4".into(),
-                    }],
-                    counter: false,
-                    verdict: Verdict::Accept,
-                    comment: "ns/pol".into(),
-                },
-                Rule {
-                    matches: vec![],
-                    counter: true,
-                    verdict: Verdict::Drop,
-                    comment: String::new(),
-                },
-            ],
-            comment: String::new(),
-        },
-    );
+    let s4 = vec![
+        Interval::new(v4("198.18.0.0"), v4("198.18.0.255")),
+        Interval::single(v4("198.18.5.1")),
+    ];
+    rs.sets
+        .insert("s4".into(), AddrSet::new(Family::V4, s4, ""));
+    let m4 = BTreeMap::from([(v4("198.18.0.1"), "c".to_string())]);
+    rs.maps
+        .insert("m4".into(), VerdictMap::new(Family::V4, m4, ""));
+    let dispatch = Verdict::vmap(AddrField::Saddr, Family::V4, "m4");
+    let forward = vec![Rule::new(vec![], dispatch, "")];
+    let hook = BaseChain::new(Hook::Forward, 0, ChainPolicy::Accept);
+    rs.chains
+        .insert("forward".into(), Chain::base(hook, forward, ""));
+    let c = vec![
+        Rule::new(
+            vec![Match::saddr_in(Family::V4, "s4")],
+            Verdict::Accept,
+            "ns/pol",
+        ),
+        Rule::new(vec![], Verdict::Drop, "").counted(),
+    ];
+    rs.chains.insert("c".into(), Chain::regular(c, ""));
     rs
 }
 
@@ -148,14 +102,11 @@ fn interval_elements_are_those_nft_sends() {
 
 #[test]
 fn an_interval_up_to_the_last_address_has_no_end_element() {
-    let set = AddrSet {
-        family: Family::V6,
-        elements: vec![Interval {
-            start: "::".parse().unwrap(),
-            end: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
-        }],
-        comment: String::new(),
-    };
+    let all = Interval::new(
+        "::".parse().unwrap(),
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+    );
+    let set = AddrSet::new(Family::V6, vec![all], "");
     let got = interval_elems(&set).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].key, vec![0u8; 16]);
@@ -165,10 +116,8 @@ fn an_interval_up_to_the_last_address_has_no_end_element() {
 #[test]
 fn overlapping_or_foreign_family_intervals_are_refused_naming_the_set() {
     let mut rs = sample();
-    rs.sets.get_mut("s4").unwrap().elements.push(Interval {
-        start: v4("198.18.5.2"),
-        end: v4("198.18.5.9"),
-    });
+    let touching = Interval::new(v4("198.18.5.2"), v4("198.18.5.9"));
+    rs.sets.get_mut("s4").unwrap().elements.push(touching);
     let e = encode(&rs).unwrap_err();
     assert_eq!(e.object, "set s4");
     assert!(e.reason.contains("touches"), "{e}");

@@ -264,3 +264,100 @@ fn rules_keep_match_order_addr_then_proto_then_port() {
     assert_eq!(r.matches[1], Match::L4Proto(Proto::Tcp));
     assert_eq!(r.matches[2], Match::Dport { lo: 443, hi: 443 });
 }
+
+/// The address set a class rule of `pod_ip` in `dir` reads, by the comment
+/// of the rule (`ns/name ingress[i]`).
+fn set_of_rule(rs: &crate::model::RuleSet, dir: Dir, pod_ip: &str, comment: &str) -> String {
+    let rules = class_rules(rs, dir, pod_ip);
+    let r = rules
+        .iter()
+        .find(|r| r.comment == comment)
+        .unwrap_or_else(|| panic!("no rule {comment:?} in {rules:#?}"));
+    match &r.matches[0] {
+        Match::AddrInSet { set, .. } => set.clone(),
+        m => panic!("rule {comment:?} starts with {m:?}"),
+    }
+}
+
+#[test]
+fn rules_with_the_same_peers_share_one_set_named_after_the_smallest_origin() {
+    let from_y = json!({"podSelector": {}, "ingress": [
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "y"}}}]}
+    ]});
+    let s = two_local_pods(vec![
+        policy("x", "zeta", from_y.clone()),
+        policy("x", "alpha", from_y),
+    ]);
+    let rs = run(&s).ruleset;
+    let a = set_of_rule(&rs, Dir::Ingress, "198.18.0.1", "x/alpha ingress[0]");
+    let z = set_of_rule(&rs, Dir::Ingress, "198.18.0.1", "x/zeta ingress[0]");
+    assert_eq!(a, z, "same peers, one set");
+    assert!(a.starts_with("src4-x-alpha-0-"), "{a}");
+    assert_eq!(rs.sets.len(), 1, "{:?}", rs.sets.keys());
+    assert_eq!(
+        rs.sets[&a].comment,
+        "peers (v4) of x/alpha ingress[0], x/zeta ingress[0]"
+    );
+}
+
+#[test]
+fn sets_split_when_churn_makes_their_peers_differ_and_keep_their_names() {
+    // Both select namespace y's pods; `zeta` also allows app=cache pods of
+    // x, of which there are none at first.
+    let alpha = json!({"podSelector": {}, "ingress": [
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "y"}}}]}
+    ]});
+    let zeta = json!({"podSelector": {}, "ingress": [
+        {"from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "y"}}},
+            {"podSelector": {"matchLabels": {"app": "cache"}}}
+        ]}
+    ]});
+    let s1 = two_local_pods(vec![policy("x", "alpha", alpha), policy("x", "zeta", zeta)]);
+    let r1 = run(&s1).ruleset;
+    let shared = set_of_rule(&r1, Dir::Ingress, "198.18.0.1", "x/alpha ingress[0]");
+    assert_eq!(
+        shared,
+        set_of_rule(&r1, Dir::Ingress, "198.18.0.1", "x/zeta ingress[0]")
+    );
+    let mut s2 = s1.clone();
+    s2.pods.push(pod(
+        "x",
+        "cache",
+        "node-2",
+        &["198.18.1.9"],
+        &[("app", "cache")],
+    ));
+    let r2 = run(&s2).ruleset;
+    let a = set_of_rule(&r2, Dir::Ingress, "198.18.0.1", "x/alpha ingress[0]");
+    let z = set_of_rule(&r2, Dir::Ingress, "198.18.0.1", "x/zeta ingress[0]");
+    assert_eq!(a, shared, "the smallest origin keeps its name");
+    assert_ne!(a, z);
+    assert!(z.starts_with("src4-x-zeta-0-"), "{z}");
+    assert_eq!(r2.sets[&a].elements.len() + 1, r2.sets[&z].elements.len());
+}
+
+#[test]
+fn a_shared_class_chain_names_the_policies_of_every_pod_using_it() {
+    // a and c are selected by different policies that allow nothing: both
+    // end up with the same (drop only) ingress class chain.
+    let s = two_local_pods(vec![
+        policy(
+            "x",
+            "deny-web",
+            json!({"podSelector": {"matchLabels": {"app": "web"}}}),
+        ),
+        policy(
+            "x",
+            "deny-db",
+            json!({"podSelector": {"matchLabels": {"app": "db"}}}),
+        ),
+    ]);
+    let rs = run(&s).ruleset;
+    let web = class_name(&rs, Dir::Ingress, "198.18.0.1");
+    assert_eq!(web, class_name(&rs, Dir::Ingress, "198.18.0.3"));
+    assert_eq!(
+        rs.chains[&web].comment,
+        "ingress rules of x/deny-db, x/deny-web"
+    );
+}
