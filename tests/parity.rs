@@ -49,7 +49,7 @@ fn compare_apart(rs: &RuleSet, script: &str) -> Result<(), String> {
         common::nft(&["-f", "-"], Some(&s1)).map_err(|e| format!("nft -f: {e}"))?;
         common::nftjson::table(&table)
     })?;
-    common::nftjson::same(&ours, &theirs, &script)
+    common::nftjson::same(&ours, &theirs, script)
 }
 
 fn root() -> std::path::PathBuf {
