@@ -32,16 +32,7 @@ fn compare_here(rs: &RuleSet) -> Result<(), String> {
     common::nft(&["-f", "-"], Some(&script)).map_err(|e| format!("nft -f: {e}\n{script}"))?;
     let theirs = common::nftjson::table(&rs.table)?;
     common::nft(&["delete", "table", "inet", &rs.table], None)?;
-    let (a, b) = (
-        common::nftjson::lines(&ours),
-        common::nftjson::lines(&theirs),
-    );
-    if a != b {
-        return Err(format!(
-            "netlink:\n{a}\n\nnft -f:\n{b}\n\nscript:\n{script}"
-        ));
-    }
-    Ok(())
+    common::nftjson::same(&ours, &theirs, &script)
 }
 
 /// Compare the netlink commit of `rs` with `nft -f` of `script`, each in
@@ -58,16 +49,7 @@ fn compare_apart(rs: &RuleSet, script: &str) -> Result<(), String> {
         common::nft(&["-f", "-"], Some(&s1)).map_err(|e| format!("nft -f: {e}"))?;
         common::nftjson::table(&table)
     })?;
-    let (a, b) = (
-        common::nftjson::lines(&ours),
-        common::nftjson::lines(&theirs),
-    );
-    if a != b {
-        return Err(format!(
-            "netlink:\n{a}\n\nnft -f:\n{b}\n\nscript:\n{script}"
-        ));
-    }
-    Ok(())
+    common::nftjson::same(&ours, &theirs, script)
 }
 
 fn root() -> std::path::PathBuf {

@@ -70,3 +70,15 @@ pub fn lines(objects: &[Value]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Ok when the netlink-made table (`ours`) and the one `nft -f` made from
+/// `script` (`theirs`) are the same; else Err with both and the script.
+pub fn same(ours: &[Value], theirs: &[Value], script: &str) -> Result<(), String> {
+    let (a, b) = (lines(ours), lines(theirs));
+    if a != b {
+        return Err(format!(
+            "netlink:\n{a}\n\nnft -f:\n{b}\n\nscript:\n{script}"
+        ));
+    }
+    Ok(())
+}
