@@ -177,7 +177,10 @@ fn main() {
         server.apply(obj.clone());
     }
     let kubeconfig = server.kubeconfig(dir.path());
-    if let Some(secs) = std::env::var("RSS_SERVE_SECS").ok().and_then(|s| s.parse().ok()) {
+    if let Some(secs) = std::env::var("RSS_SERVE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         // For profiling by hand: keep serving, bounded, and say where.
         println!(
             "serving for {secs} s: nsenter --net=/proc/{}/ns/net {BIN} --node {} --kubeconfig {}",

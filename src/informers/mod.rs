@@ -87,7 +87,13 @@ pub async fn snapshot_once(config: &Config) -> Result<Snapshot, InformerError> {
     let client = client(config).await?;
     let mut warnings = Vec::new();
     let mut snapshot = Snapshot {
-        pods: list_all(Api::all(client.clone()), "pods", convert::pod, &mut warnings).await?,
+        pods: list_all(
+            Api::all(client.clone()),
+            "pods",
+            convert::pod,
+            &mut warnings,
+        )
+        .await?,
         namespaces: list_all(
             Api::all(client.clone()),
             "namespaces",

@@ -382,7 +382,10 @@ fn list_page(s: &State, kind: Kind, params: &BTreeMap<&str, &str>) -> Value {
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|&l| l > 0)
         .unwrap_or(usize::MAX);
-    let (rv, after) = match params.get("continue").map(|c| c.splitn(3, '_').collect::<Vec<_>>()) {
+    let (rv, after) = match params
+        .get("continue")
+        .map(|c| c.splitn(3, '_').collect::<Vec<_>>())
+    {
         Some(parts) if parts.len() == 3 => (
             parts[0].to_string(),
             Some((kind, parts[1].to_string(), parts[2].to_string())),
