@@ -1,123 +1,30 @@
-//! Commit cost: the same 1,000-local-pod ruleset committed over netlink (the
-//! apply stage) and by `nft -f` of its rendered script, interleaved, in one
-//! throwaway network namespace; plus the batch encode time and size.
+//! Commit cost: the same 1,000-local-pod ruleset (a cluster of the bench
+//! generator, common/gen.rs) committed over netlink (the apply stage) and by
+//! `nft -f` of its rendered script, interleaved, in one throwaway network
+//! namespace; plus the batch encode time and size.
 //!
 //! Run as root: `cargo bench --bench commit` (skips with a message
 //! otherwise). `ROUNDS=N` sets the number of rounds (default 15).
 
-use std::collections::BTreeMap;
+#[path = "common/gen.rs"]
+mod gen;
+
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flock_netpol::apply::{self, batch};
-use flock_netpol::snapshot::{ContainerPort, Namespace, Phase, Pod, Policy, Snapshot};
+use flock_netpol::snapshot::Snapshot;
 use flock_netpol::{render, translate};
 
-const LOCAL_PODS: usize = 1_000;
-const REMOTE_PODS: usize = 3_000;
-const NAMESPACES: usize = 20;
 const TABLE: &str = "fnp-bench";
 
-fn pod(i: usize, node: &str, n: usize) -> Pod {
-    let ns = format!("ns-{}", i % NAMESPACES);
-    let v4 = Ipv4Addr::from(0xc612_0000u32 + ((n as u32 + 1) << 12) + i as u32);
-    let v6 = Ipv6Addr::from(
-        u128::from("fd00:198:18::".parse::<Ipv6Addr>().unwrap())
-            + ((n as u128 + 1) << 64)
-            + i as u128,
-    );
-    Pod {
-        namespace: ns,
-        name: format!("{node}-pod-{i}"),
-        labels: BTreeMap::from([
-            ("app".to_string(), format!("app-{}", i % 7)),
-            (
-                "tier".to_string(),
-                ["web", "db", "cache"][i % 3].to_string(),
-            ),
-        ]),
-        node: Some(node.to_string()),
-        host_network: false,
-        phase: Phase::Running,
-        terminating: false,
-        ips: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
-        ports: vec![ContainerPort {
-            name: Some("http".into()),
-            port: 8080,
-            protocol: "TCP".into(),
-        }],
-    }
-}
-
-/// Per namespace: default deny (both directions), allow web from the same
-/// namespace's app-1 pods on 80 and named port http, db from web in any
-/// namespace labelled team=a, egress to an ipBlock with except, and DNS.
-fn policies(ns: &str) -> Vec<Policy> {
-    let spec = |v: serde_json::Value| serde_json::from_value(v).expect("policy spec");
-    vec![
-        Policy {
-            namespace: ns.into(),
-            name: "default-deny".into(),
-            spec: spec(
-                serde_json::json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-            ),
-        },
-        Policy {
-            namespace: ns.into(),
-            name: "web".into(),
-            spec: spec(serde_json::json!({
-                "podSelector": {"matchLabels": {"tier": "web"}},
-                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "app-1"}}}],
-                             "ports": [{"port": 80}, {"port": "http"}]}]
-            })),
-        },
-        Policy {
-            namespace: ns.into(),
-            name: "db".into(),
-            spec: spec(serde_json::json!({
-                "podSelector": {"matchLabels": {"tier": "db"}},
-                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}},
-                                       "podSelector": {"matchLabels": {"tier": "web"}}}],
-                             "ports": [{"port": 5432}]}]
-            })),
-        },
-        Policy {
-            namespace: ns.into(),
-            name: "egress".into(),
-            spec: spec(serde_json::json!({
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {"to": [{"ipBlock": {"cidr": "198.18.0.0/15", "except": ["198.18.255.0/24"]}},
-                            {"ipBlock": {"cidr": "fd00:198:18::/48", "except": ["fd00:198:18:ff::/64"]}}]},
-                    {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
-                ]
-            })),
-        },
-    ]
-}
-
+/// The generator's cluster with 1,000 pods on the measured node: 4,000 pods,
+/// 200 policies.
 fn snapshot() -> Snapshot {
-    let mut pods: Vec<Pod> = (0..LOCAL_PODS).map(|i| pod(i, "node-1", 0)).collect();
-    pods.extend((0..REMOTE_PODS).map(|i| pod(i, &format!("node-{}", 2 + i % 30), 1 + i % 30)));
-    let namespaces = (0..NAMESPACES)
-        .map(|i| Namespace {
-            name: format!("ns-{i}"),
-            labels: BTreeMap::from([("team".to_string(), ["a", "b"][i % 2].to_string())]),
-        })
-        .collect();
-    let policies = (0..NAMESPACES)
-        .flat_map(|i| policies(&format!("ns-{i}")))
-        .collect();
-    let mut snap = Snapshot {
-        pods,
-        namespaces,
-        policies,
-    };
-    snap.normalize();
-    snap
+    let mut params = gen::Params::new(4_000, 200);
+    params.local = 1_000;
+    gen::generate(&params).snapshot()
 }
 
 fn nft_f(script: &str) -> Result<(), String> {
@@ -172,7 +79,7 @@ fn main() {
 
     let t = Instant::now();
     let snap = snapshot();
-    let rs = translate::translate(&snap, "node-1", TABLE).ruleset;
+    let rs = translate::translate(&snap, gen::LOCAL_NODE, TABLE).ruleset;
     let translate_time = t.elapsed();
     let script = render::render(&rs);
     println!(

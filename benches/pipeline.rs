@@ -1,44 +1,39 @@
 //! Pipeline benches: translate, render and encode of the measured node's
-//! ruleset, for synthetic clusters (see `common`). `cargo bench --bench
+//! ruleset, for synthetic clusters (see `common/gen.rs`). `cargo bench --bench
 //! pipeline`; numbers are in BENCHMARKS.md.
 //!
 //! With `FLOCK_BENCH_CPU=1` it prints, instead of criterion's wall-clock
 //! statistics, the median CPU time of this thread per run of each stage
 //! (useful on a shared machine, where wall clock measures the neighbours).
 
-mod common;
+#[path = "common/gen.rs"]
+mod gen;
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{cluster, Size, NODE};
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use flock_netpol::apply::batch;
 use flock_netpol::model::DEFAULT_TABLE;
 use flock_netpol::render::render;
+use flock_netpol::snapshot::Snapshot;
 use flock_netpol::translate::translate;
 
-const SIZES: [Size; 3] = [
-    Size {
-        pods: 1_000,
-        policies: 100,
-    },
-    Size {
-        pods: 10_000,
-        policies: 100,
-    },
-    Size {
-        pods: 10_000,
-        policies: 1_000,
-    },
-];
+const NODE: &str = gen::LOCAL_NODE;
+
+/// (pods, policies); 110 pods on the measured node.
+const SIZES: [(usize, usize); 3] = [(1_000, 100), (10_000, 100), (10_000, 1_000)];
+
+fn cluster((pods, policies): (usize, usize)) -> Snapshot {
+    gen::generate(&gen::Params::new(pods, policies)).snapshot()
+}
 
 fn pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     for size in SIZES {
         let snap = cluster(size);
-        let id = format!("{}pods-{}policies", size.pods, size.policies);
+        let id = format!("{}pods-{}policies", size.0, size.1);
         let t = translate(&snap, NODE, DEFAULT_TABLE);
         assert!(
             t.warnings.is_empty(),
@@ -115,8 +110,8 @@ fn cpu_report() {
         let e = cpu_median(21, || batch::encode(&rs));
         println!(
             "{:>6} pods {:>5} policies: translate {:7.2} ms  render {:7.2} ms  encode {:7.2} ms  sum {:7.2} ms  ({})",
-            size.pods,
-            size.policies,
+            size.0,
+            size.1,
             ms(t),
             ms(r),
             ms(e),

@@ -1,4 +1,4 @@
-//! Write a synthetic cluster (the scale benches' generator) as one JSON
+//! Write a synthetic cluster (the benches' generator) as one JSON
 //! `kind: List` manifest, for runs of the real binary (`--dump-script`,
 //! `--manifests` daemon) and for the peak-RSS measurements of BENCHMARKS.md.
 //!

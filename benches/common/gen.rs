@@ -1,10 +1,12 @@
-//! Synthetic clusters for the scale benches: namespaces, pods spread over
-//! nodes, and a realistic NetworkPolicy mix, deterministic for a seed.
+//! The one synthetic cluster generator of the benches, the bench example and
+//! tests/bench_gen.rs: namespaces, pods spread over nodes, and a realistic
+//! NetworkPolicy mix, deterministic for a seed.
 //!
 //! The cluster is made as Kubernetes manifests (JSON values, the shape
 //! `kubectl get -o json` prints), and the `Snapshot` is derived from them by
 //! the product's own converters, so the manifest file written for the RSS
-//! runs and the snapshot the in-process benches use are the same cluster.
+//! runs, the objects the fake API server serves and the snapshot the
+//! in-process benches use are the same cluster.
 //!
 //! Must not: use addresses outside 198.18.0.0/15 and fd00:198:18::/48,
 //! depend on a clock or on hash order, or pull in an RNG crate.
@@ -17,16 +19,19 @@
 //! - Pod `i` gets `198.18.0.0 + 256 + i` and `fd00:198:18:1::` + `i` (a /15
 //!   holds 130k pods); labels `app`, `tier`, `version`, sometimes `release`;
 //!   named container ports `http` 8080/TCP, `metrics` 9090/TCP, and `db`
-//!   5432/TCP or `dns` 53/UDP by tier. About 1% are Pending without an IP,
-//!   0.5% Succeeded, 0.5% host-network.
+//!   5432/TCP or `dns` 53/UDP + `dns-tcp` 53/TCP by tier. About 1% are
+//!   Pending without an IP, 0.5% Succeeded, 0.5% host-network.
 //! - Policy `j` lives in namespace `j % clamp(policies / 10, 1, namespaces)`
 //!   (about ten per namespace that has any). Each such namespace's first
-//!   policy is a default-deny of ingress, its second a default-deny of egress
-//!   that allows DNS; the rest are drawn from: pod selector + named port,
+//!   policy is a default deny (of ingress, or of both directions in every
+//!   other namespace), its second a default-deny of egress that allows DNS
+//!   by named ports; the rest are drawn from: pod selector + named port,
 //!   namespace AND pod selector, matchExpressions (In, NotIn, Exists,
-//!   DoesNotExist), ipBlock with except in both families and an endPort
-//!   range, egress to selected pods on a named port, ingress from every
-//!   namespace.
+//!   DoesNotExist) with an endPort range, ipBlock with except in both
+//!   families and an endPort range, egress to selected pods on named ports,
+//!   ingress from every namespace, egress to every pod of `env=prod`
+//!   namespaces on a named port, and ingress from the own namespace with
+//!   egress to an ipBlock with two excepts on 443.
 
 #![allow(dead_code)] // each bench or example uses a different part of it
 
@@ -165,7 +170,10 @@ fn pod(p: &Params, i: usize, rng: &mut Rng) -> Value {
     ];
     match tier {
         "db" => ports.push(json!({"name": "db", "containerPort": 5432, "protocol": "TCP"})),
-        "worker" => ports.push(json!({"name": "dns", "containerPort": 53, "protocol": "UDP"})),
+        "worker" => {
+            ports.push(json!({"name": "dns", "containerPort": 53, "protocol": "UDP"}));
+            ports.push(json!({"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}));
+        }
         _ => {}
     }
     let roll = rng.below(200);
@@ -201,7 +209,11 @@ fn policy(j: usize, nss: usize, rng: &mut Rng) -> Value {
     let app = format!("app-{}", rng.below(20));
     let tier = TIERS[rng.below(TIERS.len())];
     let team = format!("team-{}", rng.below(TEAMS));
-    let (kind, spec) = match (round, rng.below(6)) {
+    let (kind, spec) = match (round, rng.below(8)) {
+        (0, _) if (j % nss) % 2 == 1 => (
+            "deny-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        ),
         (0, _) => (
             "deny-ingress",
             json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
@@ -211,7 +223,7 @@ fn policy(j: usize, nss: usize, rng: &mut Rng) -> Value {
             json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {"matchLabels": {"team": "team-0"}},
                         "podSelector": {"matchLabels": {"tier": "worker"}}}],
-                "ports": [{"port": "dns", "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]}),
+                "ports": [{"port": "dns", "protocol": "UDP"}, {"port": "dns-tcp"}]}]}),
         ),
         (_, 0) => (
             "same-ns-named-port",
@@ -236,7 +248,7 @@ fn policy(j: usize, nss: usize, rng: &mut Rng) -> Value {
                         {"key": "env", "operator": "NotIn", "values": ["dev"]}]},
                     "podSelector": {"matchExpressions": [
                         {"key": "app", "operator": "Exists"},
-                        {"key": "version", "operator": "In", "values": ["v2"]}]}}],
+                        {"key": "version", "operator": "NotIn", "values": ["v1"]}]}}],
                     "ports": [{"port": 8080}, {"port": 9000, "endPort": 9100}]}]}),
         ),
         (_, 3) => {
@@ -261,10 +273,25 @@ fn policy(j: usize, nss: usize, rng: &mut Rng) -> Value {
                                     "podSelector": {"matchLabels": {"tier": "api"}}}],
                             "ports": [{"port": "http"}, {"port": "metrics"}]}]}),
         ),
-        _ => (
+        (_, 5) => (
             "metrics-from-all",
             json!({"podSelector": {}, "ingress": [{
                 "from": [{"namespaceSelector": {}}], "ports": [{"port": "metrics"}]}]}),
+        ),
+        (_, 6) => (
+            "egress-prod-namespaces",
+            json!({"podSelector": {"matchLabels": {"tier": tier}}, "policyTypes": ["Egress"],
+                "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"env": "prod"}}}],
+                            "ports": [{"port": "http"}]}]}),
+        ),
+        _ => (
+            "same-ns-and-https-out",
+            json!({"podSelector": {"matchLabels": {"app": app}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 8080}]}],
+                "egress": [{"to": [{"ipBlock": {"cidr": "198.19.0.0/16",
+                                                "except": ["198.19.10.0/24", "198.19.20.0/24"]}}],
+                            "ports": [{"port": 443}]}]}),
         ),
     };
     json!({
