@@ -26,6 +26,7 @@ use crate::model::{
     RuleSet, Verdict, VerdictMap,
 };
 use crate::names;
+use crate::snapshot::ContainerPort;
 
 /// Longest rule comment (bytes).
 pub const MAX_COMMENT: usize = 128;
@@ -116,6 +117,10 @@ pub struct Builder<'c, 'a> {
     /// Egress class chain by selecting policies (egress rules do not depend
     /// on the pod they isolate).
     egress_classes: BTreeMap<Vec<usize>, String>,
+    /// Ingress class chain by selecting policies and, when one of them has
+    /// a named port, the receiving pod's declared ports (where the names
+    /// resolve): pods of one workload share the work.
+    ingress_classes: BTreeMap<(Vec<usize>, Vec<ContainerPort>), String>,
     /// Peer sets by content: (direction, family, merged ranges) -> index
     /// into `shared`.
     set_ids: BTreeMap<(Dir, Family, Vec<cidr::Range>), usize>,
@@ -167,6 +172,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             named: BTreeMap::new(),
             named_index: BTreeMap::new(),
             egress_classes: BTreeMap::new(),
+            ingress_classes: BTreeMap::new(),
             set_ids: BTreeMap::new(),
             shared: Vec::new(),
             by_resolved: BTreeMap::new(),
@@ -254,7 +260,29 @@ impl<'c, 'a> Builder<'c, 'a> {
                     c
                 }
             },
-            Dir::Ingress => self.class_chain(pod, dir, selecting),
+            Dir::Ingress => {
+                let named = selecting.iter().any(|&pi| {
+                    self.policies[pi].ingress_rules.iter().any(|r| {
+                        r.ports
+                            .iter()
+                            .any(|p| matches!(p.port, PortMatch::Named(_)))
+                    })
+                });
+                let ports = if named {
+                    self.cluster.pods[pod as usize].ports.clone()
+                } else {
+                    Vec::new()
+                };
+                let key = (selecting.to_vec(), ports);
+                match self.ingress_classes.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = self.class_chain(pod, dir, selecting);
+                        self.ingress_classes.insert(key, c.clone());
+                        c
+                    }
+                }
+            }
         };
         self.classes
             .entry(class.clone())

@@ -7,7 +7,7 @@
 //! lists. Must not: hold policies, or iterate a hash map (hash maps here are
 //! only looked up, so nothing depends on hash order).
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range as IdxRange;
@@ -69,6 +69,19 @@ pub struct Cluster<'a> {
     by_key: FastMap<&'a str, Vec<u32>>,
     /// Per family: (address, pod) sorted by address.
     ips: [OnceCell<Vec<(u128, u32)>>; 2],
+    /// Memo of pod selector matches: policies repeat selectors (the same
+    /// peers in many policies, or one template in many namespaces).
+    matched: RefCell<Matched>,
+}
+
+/// Pods matching a selector, per namespace, computed on first use.
+#[derive(Debug, Default)]
+struct Matched {
+    /// Selector -> its index in `per_ns`.
+    ids: BTreeMap<Selector, usize>,
+    /// `per_ns[selector][namespace]`: the namespace's pods matching the
+    /// selector, ascending, once computed.
+    per_ns: Vec<Vec<Option<Box<[u32]>>>>,
 }
 
 /// Index of a family in per-family arrays.
@@ -142,6 +155,7 @@ impl<'a> Cluster<'a> {
             by_value,
             by_key,
             ips: [OnceCell::new(), OnceCell::new()],
+            matched: RefCell::default(),
         }
     }
 
@@ -163,29 +177,39 @@ impl<'a> Cluster<'a> {
     /// Pods of the namespaces `scope` (ascending) whose labels match `sel`,
     /// ascending.
     pub fn pods_matching(&self, scope: &[u32], sel: &Selector) -> Vec<u32> {
-        let in_scope: usize = scope
-            .iter()
-            .map(|&n| self.namespaces[n as usize].pods.len())
-            .sum();
-        if let Some(candidates) = self.candidates(sel, in_scope) {
-            return candidates
-                .into_iter()
-                .filter(|&i| scope.binary_search(&self.pod_ns[i as usize]).is_ok())
-                .filter(|&i| sel.matches(&self.pods[i as usize].labels))
+        if sel.is_everything() {
+            return scope
+                .iter()
+                .flat_map(|&n| self.namespaces[n as usize].pods.clone())
                 .collect();
         }
-        scope
-            .iter()
-            .flat_map(|&n| self.namespaces[n as usize].pods.clone())
-            .filter(|&i| sel.is_everything() || sel.matches(&self.pods[i as usize].labels))
-            .collect()
+        let mut memo = self.matched.borrow_mut();
+        let Matched { ids, per_ns } = &mut *memo;
+        let id = *ids.entry(sel.clone()).or_insert_with(|| {
+            per_ns.push(vec![None; self.namespaces.len()]);
+            per_ns.len() - 1
+        });
+        let mut out = Vec::new();
+        for &n in scope {
+            let slot = &mut per_ns[id][n as usize];
+            let pods = slot.get_or_insert_with(|| self.match_in(n, sel));
+            out.extend_from_slice(pods);
+        }
+        out
     }
 
-    /// The pods that can match `sel` by its most selective positive
-    /// requirement, when that is fewer than `limit`.
-    fn candidates(&self, sel: &Selector, limit: usize) -> Option<Vec<u32>> {
+    /// Pods of namespace `n` matching `sel`, ascending: the candidates of
+    /// its most selective positive requirement when it has one, else every
+    /// pod of the namespace, filtered.
+    fn match_in(&self, n: u32, sel: &Selector) -> Box<[u32]> {
+        let range = self.namespaces[n as usize].pods.clone();
         let empty: Vec<u32> = Vec::new();
-        let mut best: Option<(usize, Vec<&Vec<u32>>)> = None;
+        let in_ns = |list: &Vec<u32>| -> (usize, usize) {
+            let lo = list.partition_point(|&i| i < range.start);
+            let hi = list.partition_point(|&i| i < range.end);
+            (lo, hi)
+        };
+        let mut best: Option<(usize, Vec<&[u32]>)> = None;
         for a in sel.anchors() {
             let lists: Vec<&Vec<u32>> = match a {
                 Anchor::Value(k, v) => vec![self.by_value.get(&(k, v)).unwrap_or(&empty)],
@@ -195,18 +219,31 @@ impl<'a> Cluster<'a> {
                     .collect(),
                 Anchor::Key(k) => vec![self.by_key.get(k).unwrap_or(&empty)],
             };
-            let n: usize = lists.iter().map(|l| l.len()).sum();
-            if n < limit && best.as_ref().is_none_or(|(b, _)| n < *b) {
-                best = Some((n, lists));
+            let slices: Vec<&[u32]> = lists
+                .into_iter()
+                .map(|l| {
+                    let (lo, hi) = in_ns(l);
+                    &l[lo..hi]
+                })
+                .collect();
+            let size: usize = slices.iter().map(|s| s.len()).sum();
+            if best.as_ref().is_none_or(|(b, _)| size < *b) {
+                best = Some((size, slices));
             }
         }
-        let (_, lists) = best?;
-        let mut out: Vec<u32> = lists.into_iter().flatten().copied().collect();
-        if out.len() > 1 {
-            out.sort_unstable();
-            out.dedup();
+        let matches = |&i: &u32| sel.matches(&self.pods[i as usize].labels);
+        match best {
+            Some((_, slices)) => {
+                let mut v: Vec<u32> = slices.into_iter().flatten().copied().collect();
+                if v.len() > 1 {
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                v.retain(matches);
+                v.into_boxed_slice()
+            }
+            None => range.filter(matches).collect(),
         }
-        Some(out)
     }
 
     /// `(address, pod)` of every peer pod address of `family` inside

@@ -12,7 +12,7 @@ use super::validate::FieldErrors;
 use crate::snapshot::Labels;
 
 /// One compiled requirement; all of a selector's requirements must hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Requirement {
     /// `matchLabels: {key: value}`.
     Equals(String, String),
@@ -93,7 +93,10 @@ fn check_value(v: &str, path: &str, errs: &mut FieldErrors) {
 }
 
 /// A compiled label selector. The empty selector matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Its requirements are sorted and unique, so selectors that mean the same
+/// by the same requirements compare equal (the cluster index memoizes by
+/// selector).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Selector {
     reqs: Vec<Requirement>,
 }
@@ -142,6 +145,8 @@ impl Selector {
                 ),
             }
         }
+        reqs.sort();
+        reqs.dedup();
         (errs.len() == before).then_some(Selector { reqs })
     }
 
