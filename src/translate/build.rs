@@ -95,7 +95,7 @@ type ByPort = BTreeMap<u16, [Vec<cidr::Range>; 2]>;
 /// share peers, e.g. "the pods of namespace monitoring").
 struct NamedPorts {
     index: NamedIndex,
-    done: Vec<(Option<Resolved>, Rc<ByPort>)>,
+    done: BTreeMap<Option<Rc<Resolved>>, Rc<ByPort>>,
 }
 
 /// Key of a per-rule cache: (policy index, direction, rule index).
@@ -106,7 +106,7 @@ pub struct Builder<'c, 'a> {
     cluster: &'c Cluster<'a>,
     policies: &'c [Compiled<'a>],
     rs: RuleSet,
-    resolved: BTreeMap<RuleKey, Resolved>,
+    resolved: BTreeMap<RuleKey, Rc<Resolved>>,
     /// Address matches of a rule: one per family with addresses, `[None]`
     /// for "any peer", empty when the rule's peers are no address at all.
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
@@ -128,7 +128,7 @@ pub struct Builder<'c, 'a> {
     /// The set per family (index into `shared`) of each distinct peer
     /// selection, per direction: rules with the same peers skip recomputing
     /// the addresses.
-    by_resolved: BTreeMap<(Dir, Resolved), [Option<usize>; 2]>,
+    by_resolved: BTreeMap<(Dir, Rc<Resolved>), [Option<usize>; 2]>,
     /// Class chains by (build-time) name, with the policies selecting the
     /// pods that use them (for the chain's comment).
     classes: BTreeMap<String, BTreeSet<usize>>,
@@ -429,13 +429,13 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
     }
 
-    fn resolved(&mut self, k: RuleKey) -> &Resolved {
+    fn resolved(&mut self, k: RuleKey) -> &Rc<Resolved> {
         let (pi, dir, ri) = k;
         let (cluster, policies) = (self.cluster, self.policies);
         self.resolved.entry(k).or_insert_with(|| {
             let c = &policies[pi];
             let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
-            peers::resolve(cluster, &c.policy.namespace, peers)
+            Rc::new(peers::resolve(cluster, &c.policy.namespace, peers))
         })
     }
 
@@ -449,7 +449,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             v.push(None);
         } else {
             let cluster = self.cluster;
-            let key = (dir, self.resolved(k).clone());
+            let key = (dir, Rc::clone(self.resolved(k)));
             let ids = match self.by_resolved.get(&key) {
                 Some(ids) => *ids,
                 None => {
@@ -496,22 +496,17 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         let cluster = self.cluster;
         let any = self.policies[pi].egress_rules[ri].peers.is_none();
-        let r = (!any).then(|| self.resolved((pi, Dir::Egress, ri)).clone());
+        let r = (!any).then(|| Rc::clone(self.resolved((pi, Dir::Egress, ri))));
         let np = self
             .named_index
             .entry((name.to_string(), proto))
             .or_insert_with(|| NamedPorts {
                 index: NamedIndex::new(cluster, name, proto),
-                done: Vec::new(),
+                done: BTreeMap::new(),
             });
-        let by_port = match np.done.iter().find(|(k, _)| *k == r) {
-            Some((_, v)) => Rc::clone(v),
-            None => {
-                let v = Rc::new(peers::named_destinations(cluster, r.as_ref(), &np.index));
-                np.done.push((r, Rc::clone(&v)));
-                v
-            }
-        };
+        let by_port = Rc::clone(np.done.entry(r).or_insert_with_key(|r| {
+            Rc::new(peers::named_destinations(cluster, r.as_deref(), &np.index))
+        }));
         let mut v = Vec::new();
         for (&port, fams) in by_port.iter() {
             for (family, ranges) in FAMILIES.into_iter().zip(fams) {
