@@ -11,7 +11,10 @@
 //! `cargo bench --bench rss`. The root parts run in a network namespace of
 //! their own (the whole process unshares one first: the fake API server and
 //! the daemon meet on its 127.0.0.1, and the table is committed there).
-//! `RSS_PODS` / `RSS_POLICIES` change the size.
+//! `RSS_PODS` / `RSS_POLICIES` change the size. `RSS_SERVE_SECS=N` skips the
+//! fake-API-server measurement and serves the cluster for N seconds instead,
+//! printing the command that runs a daemon against it (for heaptrack and
+//! friends).
 //!
 //! Must not: touch the root network namespace, or wait without a bound.
 
@@ -174,6 +177,20 @@ fn main() {
         server.apply(obj.clone());
     }
     let kubeconfig = server.kubeconfig(dir.path());
+    if let Some(secs) = std::env::var("RSS_SERVE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        // For profiling by hand: keep serving, bounded, and say where.
+        println!(
+            "serving for {secs} s: nsenter --net=/proc/{}/ns/net {BIN} --node {} --kubeconfig {}",
+            std::process::id(),
+            gen::LOCAL_NODE,
+            kubeconfig.display()
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+        return;
+    }
     report(
         "daemon on the fake API server",
         daemon_peak(&[

@@ -121,9 +121,20 @@ fn cleanup(config: &Config) -> ExitCode {
 }
 
 fn daemon(config: Config) -> ExitCode {
-    let rt = match runtime() {
+    // One thread runs the daemon: it does one sync at a time, and its watch
+    // streams and metrics endpoint are idle between events. Worker threads
+    // would each get a glibc heap arena, whose freed memory the others
+    // cannot reuse (peak RSS grows with them). Commits still run on the
+    // blocking pool.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("flock-netpol: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     match rt.block_on(agent::run(config)) {
         Ok(()) => ExitCode::SUCCESS,

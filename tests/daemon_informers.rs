@@ -362,3 +362,39 @@ async fn an_http_410_on_watch_start_also_forces_a_relist() {
     assert!(server.list_count(Kind::Pod) > pod_lists, "pods re-listed");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_pod_list_longer_than_a_page_is_read_page_by_page_and_cached_whole() {
+    let (mut objects, _) = cluster();
+    // 1,200 remote pods: three pages of the informer's 500-item lists.
+    for i in 0..1_200u32 {
+        let ip = format!("198.18.{}.{}", 10 + i / 250, 1 + i % 250);
+        objects.push(pod(
+            "y",
+            &format!("p{i:04}"),
+            "node-b",
+            &ip,
+            json!({"app": "b"}),
+        ));
+    }
+    let server = server_with(&objects).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(&server, &dir).await;
+    converges_to(&mut d, &objects).await;
+    let pod_lists: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("/api/v1/pods?") && !r.contains("watch=true"))
+        .collect();
+    assert_eq!(pod_lists.len(), 3, "{pod_lists:?}");
+    assert!(
+        pod_lists.iter().all(|r| r.contains("limit=500")),
+        "{pod_lists:?}"
+    );
+    assert_eq!(
+        pod_lists.iter().filter(|r| r.contains("continue=")).count(),
+        2,
+        "{pod_lists:?}"
+    );
+    d.stop().await;
+}

@@ -1,16 +1,18 @@
-//! Informers: kube-rs watchers and reflector stores for Pods (all
-//! namespaces), Namespaces and NetworkPolicies, ending in an owned `Snapshot`.
-//! Also the watched manifest files of daemon mode ([`files`]).
+//! Informers: kube-rs watchers for Pods (all namespaces), Namespaces and
+//! NetworkPolicies, each feeding a cache of converted objects ([`cache`]),
+//! ending in an owned `Snapshot`. Also the watched manifest files of daemon
+//! mode ([`files`]).
 //!
-//! Objects are trimmed before they are cached (see [`trim`]): no
-//! managedFields, annotations, owner references, or spec/status fields the
-//! converter does not read.
+//! Objects are converted as they arrive and the kube objects dropped: what is
+//! cached is only what the translator reads (no managedFields, annotations,
+//! or spec/status fields the converter does not read). Lists are read in
+//! pages of [`PAGE_SIZE`], so at most one page of kube objects is alive.
 //!
 //! Must not: translate, commit, or hand a `Store`/`Client` to anything
 //! downstream; the reconcile loop only sees `Snapshot`s (via `Source`).
 
+pub mod cache;
 pub mod files;
-pub mod trim;
 
 use std::fmt::Debug;
 use std::path::PathBuf;
@@ -21,7 +23,6 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
@@ -30,10 +31,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::convert::{self, ConvertError};
+use crate::convert;
 use crate::model::Warning;
 use crate::reconcile::Source;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{self, Snapshot};
+use cache::{Cache, Converter};
 
 /// Talking to the API server failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,34 +77,68 @@ pub async fn client(config: &Config) -> Result<Client, InformerError> {
     Client::try_from(kube_config).map_err(InformerError::Client)
 }
 
+/// Objects per list request (the watchers' and `snapshot_once`'s).
+pub const PAGE_SIZE: u32 = 500;
+
 /// List Pods, Namespaces and NetworkPolicies once and build a snapshot
 /// (`--dump-script` / `--once` without `--manifests`). Objects that cannot be
 /// converted are logged and left out.
 pub async fn snapshot_once(config: &Config) -> Result<Snapshot, InformerError> {
     let client = client(config).await?;
-    let pods = list_all(Api::<Pod>::all(client.clone()), "pods").await?;
-    let namespaces = list_all(Api::<Namespace>::all(client.clone()), "namespaces").await?;
-    let policies = list_all(Api::<NetworkPolicy>::all(client), "networkpolicies").await?;
-    let (snapshot, warnings) = build_snapshot(&pods, &namespaces, &policies);
+    let mut warnings = Vec::new();
+    let mut snapshot = Snapshot {
+        pods: list_all(
+            Api::all(client.clone()),
+            "pods",
+            convert::pod,
+            &mut warnings,
+        )
+        .await?,
+        namespaces: list_all(
+            Api::all(client.clone()),
+            "namespaces",
+            convert::namespace,
+            &mut warnings,
+        )
+        .await?,
+        policies: list_all(
+            Api::all(client),
+            "networkpolicies",
+            convert::policy,
+            &mut warnings,
+        )
+        .await?,
+    };
+    snapshot.normalize();
     for w in warnings {
         tracing::warn!(object = %w.object, field = %w.field, "{}", w.message);
     }
     Ok(snapshot)
 }
 
-/// Every object of a kind, page by page.
-async fn list_all<K>(api: Api<K>, kind: &'static str) -> Result<Vec<Arc<K>>, InformerError>
+/// Every object of a kind, page by page, converted as each page arrives.
+async fn list_all<K, T>(
+    api: Api<K>,
+    kind: &'static str,
+    convert: Converter<K, T>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<T>, InformerError>
 where
     K: Clone + DeserializeOwned + Debug,
 {
     let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
+    let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
         let page = api
             .list(&params)
             .await
             .map_err(|source| InformerError::List { kind, source })?;
-        out.extend(page.items.into_iter().map(Arc::new));
+        for obj in &page.items {
+            match cache::entry(obj, convert) {
+                Ok(v) => out.push(v),
+                Err(w) => warnings.push(w),
+            }
+        }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(out),
@@ -110,57 +146,21 @@ where
     }
 }
 
-/// Convert cached objects; conversion failures become warnings (the API
-/// server validated these objects, so a failure means a converter gap).
-pub fn build_snapshot(
-    pods: &[Arc<Pod>],
-    namespaces: &[Arc<Namespace>],
-    policies: &[Arc<NetworkPolicy>],
-) -> (Snapshot, Vec<Warning>) {
-    let mut warnings = Vec::new();
-    let mut snapshot = Snapshot {
-        pods: convert_all(pods, convert::pod, &mut warnings),
-        namespaces: convert_all(namespaces, convert::namespace, &mut warnings),
-        policies: convert_all(policies, convert::policy, &mut warnings),
-    };
-    snapshot.normalize();
-    (snapshot, warnings)
-}
-
-fn convert_all<K, T>(
-    objects: &[Arc<K>],
-    convert: fn(&K) -> Result<T, ConvertError>,
-    warnings: &mut Vec<Warning>,
-) -> Vec<T> {
-    let mut out = Vec::with_capacity(objects.len());
-    for o in objects {
-        match convert(o) {
-            Ok(v) => out.push(v),
-            Err(e) => warnings.push(Warning {
-                object: e.object,
-                field: e.field,
-                message: format!("left out: {}", e.message),
-            }),
-        }
-    }
-    out
-}
-
 /// Pause before a watcher is started afresh.
 const RESTART_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The three reflector stores (cheap to clone: they share the caches).
+/// The three caches (cheap to clone: clones share them).
 #[derive(Clone)]
 pub struct Stores {
-    pods: Store<Pod>,
-    namespaces: Store<Namespace>,
-    policies: Store<NetworkPolicy>,
+    pods: Cache<snapshot::Pod>,
+    namespaces: Cache<snapshot::Namespace>,
+    policies: Cache<snapshot::Policy>,
 }
 
 impl Stores {
     /// Resolves once every store has seen its first complete list.
     pub async fn wait_until_ready(&self) -> Result<(), InformerError> {
-        let drop = |kind| move |_| InformerError::WriterDropped(kind);
+        let drop = |kind| move |_: cache::WriterDropped| InformerError::WriterDropped(kind);
         self.pods.wait_until_ready().await.map_err(drop("pods"))?;
         self.namespaces
             .wait_until_ready()
@@ -174,11 +174,18 @@ impl Stores {
 
     /// An owned snapshot of the caches now.
     pub fn snapshot(&self) -> (Snapshot, Vec<Warning>) {
-        build_snapshot(
-            &self.pods.state(),
-            &self.namespaces.state(),
-            &self.policies.state(),
-        )
+        let (pods, mut warnings) = self.pods.read();
+        let (namespaces, w) = self.namespaces.read();
+        warnings.extend(w);
+        let (policies, w) = self.policies.read();
+        warnings.extend(w);
+        let mut snapshot = Snapshot {
+            pods,
+            namespaces,
+            policies,
+        };
+        snapshot.normalize();
+        (snapshot, warnings)
     }
 }
 
@@ -207,16 +214,21 @@ impl Drop for Informers {
 /// kube's default backoff; a 410 Gone makes the watcher re-list, and the
 /// store keeps its last state until the re-list completes.
 pub fn start(client: Client, trigger: Arc<Notify>) -> Informers {
-    let (pods, t1) = watch(Api::<Pod>::all(client.clone()), trim::pod, "pods", &trigger);
+    let (pods, t1) = watch(
+        Api::<Pod>::all(client.clone()),
+        convert::pod,
+        "pods",
+        &trigger,
+    );
     let (namespaces, t2) = watch(
         Api::<Namespace>::all(client.clone()),
-        trim::namespace,
+        convert::namespace,
         "namespaces",
         &trigger,
     );
     let (policies, t3) = watch(
         Api::<NetworkPolicy>::all(client),
-        trim::policy,
+        convert::policy,
         "networkpolicies",
         &trigger,
     );
@@ -230,16 +242,17 @@ pub fn start(client: Client, trigger: Arc<Notify>) -> Informers {
     }
 }
 
-fn watch<K>(
+fn watch<K, T>(
     api: Api<K>,
-    trim: fn(&mut K),
+    convert: Converter<K, T>,
     kind: &'static str,
     trigger: &Arc<Notify>,
-) -> (Store<K>, JoinHandle<()>)
+) -> (Cache<T>, JoinHandle<()>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    T: Send + 'static,
 {
-    let (reader, mut writer) = reflector::store();
+    let (reader, mut writer) = cache::cache(convert);
     let trigger = trigger.clone();
     let task = tokio::spawn(async move {
         // A fresh watcher starts with a full list. kube's watcher re-lists
@@ -248,20 +261,24 @@ where
         // then a new watcher is started (the store keeps its state until the
         // new list completes).
         loop {
-            let mut events = watcher::watcher(api.clone(), watcher::Config::default())
+            let config = watcher::Config::default().page_size(PAGE_SIZE);
+            let mut events = watcher::watcher(api.clone(), config)
                 .default_backoff()
-                .modify(trim)
                 .boxed();
             while let Some(event) = events.next().await {
                 match event {
                     Ok(event) => {
-                        writer.apply_watcher_event(&event);
-                        match event {
-                            Event::Apply(_) | Event::Delete(_) | Event::InitDone => {
-                                trigger.notify_one()
+                        let notify = match &event {
+                            Event::Apply(_) | Event::Delete(_) | Event::InitDone => true,
+                            Event::Init => {
+                                tracing::debug!(kind, "listing");
+                                false
                             }
-                            Event::Init => tracing::debug!(kind, "listing"),
-                            Event::InitApply(_) => {}
+                            Event::InitApply(_) => false,
+                        };
+                        writer.apply(event);
+                        if notify {
+                            trigger.notify_one();
                         }
                     }
                     Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))

@@ -3,7 +3,9 @@
 //! NetworkPolicies (the only fake of Kubernetes the tests use).
 //!
 //! - `GET <collection>`: a JSON List whose `metadata.resourceVersion` is the
-//!   server's current one (no pagination: `limit` is ignored, no `continue`).
+//!   server's current one. With `limit=N` it pages as a real API server
+//!   does: at most N items and a `metadata.continue` token while more remain;
+//!   the pages of one list carry the first page's resourceVersion.
 //! - `GET <collection>?watch=true&resourceVersion=N`: a chunked stream of
 //!   `ADDED`/`MODIFIED`/`DELETED` events after N (from the history, then
 //!   live), `BOOKMARK`s on request, and an `ERROR` event with a `Status` of
@@ -359,18 +361,7 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<State>>) {
             if s.failing_lists.contains(&kind) {
                 None
             } else {
-                let (api_version, list_kind) = kind.list_kind();
-                let items: Vec<&Value> = s
-                    .objects
-                    .iter()
-                    .filter(|((k, _, _), _)| *k == kind)
-                    .map(|(_, v)| v)
-                    .collect();
-                Some(json!({
-                    "apiVersion": api_version, "kind": list_kind,
-                    "metadata": {"resourceVersion": s.rv.to_string()},
-                    "items": items,
-                }))
+                Some(list_page(&s, kind, &params))
             }
         };
         let _ = match body {
@@ -381,6 +372,38 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<State>>) {
             }
         };
     }
+}
+
+/// One page of a list: `limit` items at most, after the key the `continue`
+/// token names (`RV_NAMESPACE_NAME`; `_` occurs in no Kubernetes name).
+fn list_page(s: &State, kind: Kind, params: &BTreeMap<&str, &str>) -> Value {
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|&l| l > 0)
+        .unwrap_or(usize::MAX);
+    let (rv, after) = match params
+        .get("continue")
+        .map(|c| c.splitn(3, '_').collect::<Vec<_>>())
+    {
+        Some(parts) if parts.len() == 3 => (
+            parts[0].to_string(),
+            Some((kind, parts[1].to_string(), parts[2].to_string())),
+        ),
+        _ => (s.rv.to_string(), None),
+    };
+    let mut rest = s
+        .objects
+        .iter()
+        .filter(|(key, _)| key.0 == kind && after.as_ref().is_none_or(|a| *key > a));
+    let page: Vec<(&(Kind, String, String), &Value)> = rest.by_ref().take(limit).collect();
+    let mut metadata = json!({"resourceVersion": rv});
+    if let (Some((last, _)), Some(_)) = (page.last(), rest.next()) {
+        metadata["continue"] = json!(format!("{rv}_{}_{}", last.1, last.2));
+    }
+    let (api_version, list_kind) = kind.list_kind();
+    let items: Vec<&Value> = page.into_iter().map(|(_, v)| v).collect();
+    json!({"apiVersion": api_version, "kind": list_kind, "metadata": metadata, "items": items})
 }
 
 fn status_json(code: u16, reason: &str, message: &str) -> Value {
