@@ -130,3 +130,31 @@ fn address_pairs(snapshot: &Snapshot, from: &str, to: &str) -> Vec<(IpAddr, IpAd
     assert!(!pairs.is_empty(), "{from} -> {to}: no common family");
     pairs
 }
+
+/// The top-level README's excerpt of the node-1 dump: every line it shows
+/// (besides `...`) is a line of the current dump.
+#[test]
+fn the_top_level_readme_excerpt_is_from_the_current_dump() {
+    let snapshot =
+        manifests::load(&[root().join("examples/cluster.yaml")]).unwrap_or_else(|e| panic!("{e}"));
+    let script = render(&translate(&snapshot, "node-1", DEFAULT_TABLE).ruleset);
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Example: the script for one node")
+        .nth(1)
+        .expect("README section \"Example: the script for one node\"");
+    let excerpt = section.split("```").nth(1).expect("excerpt code block");
+    let dump: std::collections::BTreeSet<&str> = script.lines().collect();
+    let mut shown = 0;
+    for line in excerpt
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "...")
+    {
+        assert!(
+            dump.contains(line),
+            "README.md's excerpt line is not in the current node-1 dump: {line:?}"
+        );
+        shown += 1;
+    }
+    assert!(shown > 10, "the excerpt shows only {shown} lines");
+}

@@ -78,15 +78,6 @@ pub fn cap_comment(mut s: String) -> String {
     s
 }
 
-fn rule(matches: Vec<Match>, verdict: Verdict, comment: &str) -> Rule {
-    Rule {
-        matches,
-        counter: false,
-        verdict,
-        comment: comment.to_string(),
-    }
-}
-
 /// Destinations by resolved port number, per family.
 type ByPort = BTreeMap<u16, [Vec<cidr::Range>; 2]>;
 
@@ -95,7 +86,7 @@ type ByPort = BTreeMap<u16, [Vec<cidr::Range>; 2]>;
 /// share peers, e.g. "the pods of namespace monitoring").
 struct NamedPorts {
     index: NamedIndex,
-    done: Vec<(Option<Resolved>, Rc<ByPort>)>,
+    done: BTreeMap<Option<Rc<Resolved>>, Rc<ByPort>>,
 }
 
 /// Key of a per-rule cache: (policy index, direction, rule index).
@@ -106,7 +97,7 @@ pub struct Builder<'c, 'a> {
     cluster: &'c Cluster<'a>,
     policies: &'c [Compiled<'a>],
     rs: RuleSet,
-    resolved: BTreeMap<RuleKey, Resolved>,
+    resolved: BTreeMap<RuleKey, Rc<Resolved>>,
     /// Address matches of a rule: one per family with addresses, `[None]`
     /// for "any peer", empty when the rule's peers are no address at all.
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
@@ -128,7 +119,7 @@ pub struct Builder<'c, 'a> {
     /// The set per family (index into `shared`) of each distinct peer
     /// selection, per direction: rules with the same peers skip recomputing
     /// the addresses.
-    by_resolved: BTreeMap<(Dir, Resolved), [Option<usize>; 2]>,
+    by_resolved: BTreeMap<(Dir, Rc<Resolved>), [Option<usize>; 2]>,
     /// Class chains by (build-time) name, with the policies selecting the
     /// pods that use them (for the chain's comment).
     classes: BTreeMap<String, BTreeSet<usize>>,
@@ -155,11 +146,11 @@ impl<'c, 'a> Builder<'c, 'a> {
                 };
                 rs.maps.insert(
                     map_name(dir, family).into(),
-                    VerdictMap {
+                    VerdictMap::new(
                         family,
-                        elements: BTreeMap::new(),
-                        comment: format!("{comment} ({})", fam_tag(family)),
-                    },
+                        BTreeMap::new(),
+                        format!("{comment} ({})", fam_tag(family)),
+                    ),
                 );
             }
         }
@@ -299,7 +290,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             .iter()
             // `ip saddr 198.18.0.5 accept` / `ip6 daddr fd00:198:18::5 return`
             .map(|&addr| {
-                rule(
+                Rule::new(
                     vec![Match::AddrEq { field: own, addr }],
                     verdict.clone(),
                     "pod to itself",
@@ -307,18 +298,14 @@ impl<'c, 'a> Builder<'c, 'a> {
             })
             .collect();
         // `jump in-<hash>` / `jump out-<hash>`
-        rules.push(rule(
+        rules.push(Rule::new(
             vec![],
             Verdict::Jump(class),
-            &cap_comment(format!("{key} {}", dir.field())),
+            cap_comment(format!("{key} {}", dir.field())),
         ));
         self.rs.chains.insert(
             name.clone(),
-            Chain {
-                base: None,
-                rules,
-                comment: format!("{} of pod {key}", dir.field()),
-            },
+            Chain::regular(rules, format!("{} of pod {key}", dir.field())),
         );
         for addr in ips {
             let map = map_name(dir, Family::of(addr));
@@ -339,24 +326,21 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         dedup_keep_first(&mut rules);
         // `counter drop`
-        rules.push(Rule {
-            matches: vec![],
-            counter: true,
-            verdict: Verdict::Drop,
-            comment: format!("default deny {}", dir.field()),
-        });
+        rules.push(
+            Rule::new(
+                vec![],
+                Verdict::Drop,
+                format!("default deny {}", dir.field()),
+            )
+            .counted(),
+        );
         let name = class_name(dir, &rules);
         if !self.rs.chains.contains_key(&name) {
             // The comment is written by `finish`, which knows every pod
             // using the chain.
-            self.rs.chains.insert(
-                name.clone(),
-                Chain {
-                    base: None,
-                    rules,
-                    comment: String::new(),
-                },
-            );
+            self.rs
+                .chains
+                .insert(name.clone(), Chain::regular(rules, String::new()));
         }
         name
     }
@@ -385,7 +369,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         let with = |am: &Option<Match>, rest: &[Match]| {
             let mut m: Vec<Match> = am.iter().cloned().collect();
             m.extend_from_slice(rest);
-            rule(m, verdict.clone(), &comment)
+            Rule::new(m, verdict.clone(), &comment)
         };
         if spec_rule.ports.is_empty() {
             out.extend(addrs.iter().map(|am| with(am, &[])));
@@ -429,13 +413,13 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
     }
 
-    fn resolved(&mut self, k: RuleKey) -> &Resolved {
+    fn resolved(&mut self, k: RuleKey) -> &Rc<Resolved> {
         let (pi, dir, ri) = k;
         let (cluster, policies) = (self.cluster, self.policies);
         self.resolved.entry(k).or_insert_with(|| {
             let c = &policies[pi];
             let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
-            peers::resolve(cluster, &c.policy.namespace, peers)
+            Rc::new(peers::resolve(cluster, &c.policy.namespace, peers))
         })
     }
 
@@ -449,7 +433,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             v.push(None);
         } else {
             let cluster = self.cluster;
-            let key = (dir, self.resolved(k).clone());
+            let key = (dir, Rc::clone(self.resolved(k)));
             let ids = match self.by_resolved.get(&key) {
                 Some(ids) => *ids,
                 None => {
@@ -470,11 +454,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 let origin = set_name(&self.policies[pi], dir, ri, family, None);
                 let set = self.use_set(id, origin);
                 // `ip saddr @<set>` / `ip6 daddr @<set>`
-                v.push(Some(Match::AddrInSet {
-                    field: peer_field(dir),
-                    family,
-                    set,
-                }));
+                v.push(Some(Match::addr_in(peer_field(dir), family, set)));
             }
         }
         self.addr.insert(k, v.clone());
@@ -496,22 +476,17 @@ impl<'c, 'a> Builder<'c, 'a> {
         }
         let cluster = self.cluster;
         let any = self.policies[pi].egress_rules[ri].peers.is_none();
-        let r = (!any).then(|| self.resolved((pi, Dir::Egress, ri)).clone());
+        let r = (!any).then(|| Rc::clone(self.resolved((pi, Dir::Egress, ri))));
         let np = self
             .named_index
             .entry((name.to_string(), proto))
             .or_insert_with(|| NamedPorts {
                 index: NamedIndex::new(cluster, name, proto),
-                done: Vec::new(),
+                done: BTreeMap::new(),
             });
-        let by_port = match np.done.iter().find(|(k, _)| *k == r) {
-            Some((_, v)) => Rc::clone(v),
-            None => {
-                let v = Rc::new(peers::named_destinations(cluster, r.as_ref(), &np.index));
-                np.done.push((r, Rc::clone(&v)));
-                v
-            }
-        };
+        let by_port = Rc::clone(np.done.entry(r).or_insert_with_key(|r| {
+            Rc::new(peers::named_destinations(cluster, r.as_deref(), &np.index))
+        }));
         let mut v = Vec::new();
         for (&port, fams) in by_port.iter() {
             for (family, ranges) in FAMILIES.into_iter().zip(fams) {
@@ -522,14 +497,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 let id = self.share(Dir::Egress, family, ranges.clone(), origin.clone());
                 let set = self.use_set(id, origin);
                 // `ip daddr @<set>`
-                v.push((
-                    port,
-                    Match::AddrInSet {
-                        field: AddrField::Daddr,
-                        family,
-                        set,
-                    },
-                ));
+                v.push((port, Match::daddr_in(family, set)));
             }
         }
         self.named.insert((pi, ri, j), v.clone());
@@ -551,13 +519,10 @@ impl<'c, 'a> Builder<'c, 'a> {
             return id;
         }
         let id = self.shared.len();
+        let elements = cidr::to_intervals(family, &key.2);
         self.rs.sets.insert(
             origin.0.clone(),
-            AddrSet {
-                family,
-                elements: cidr::to_intervals(family, &key.2),
-                comment: String::new(),
-            },
+            AddrSet::new(family, elements, String::new()),
         );
         self.shared.push(SharedSet {
             name: origin.0,
@@ -713,13 +678,13 @@ fn forward_chain() -> Chain {
     let est = CtStates::ESTABLISHED.union(CtStates::RELATED);
     let mut rules = vec![
         // `ct state established,related accept`
-        rule(
+        Rule::new(
             vec![Match::CtState(est)],
             Verdict::Accept,
             "replies of allowed connections",
         ),
         // `meta l4proto ipv6-icmp icmpv6 type >= 133 icmpv6 type <= 137 accept`
-        rule(
+        Rule::new(
             vec![
                 Match::L4Proto(Proto::Icmpv6),
                 Match::Icmpv6Type { lo: 133, hi: 137 },
@@ -735,32 +700,20 @@ fn forward_chain() -> Chain {
                 Dir::Ingress => AddrField::Daddr,
             };
             // `ip saddr vmap @egress-v4` ... `ip6 daddr vmap @ingress-v6`
-            rule_push(
-                &mut rules,
-                Verdict::Vmap {
-                    field,
-                    family,
-                    map: map_name(dir, family).into(),
-                },
-                &format!(
+            rules.push(Rule::new(
+                vec![],
+                Verdict::vmap(field, family, map_name(dir, family)),
+                format!(
                     "{} of isolated local pods ({})",
                     dir.field(),
                     fam_tag(family)
                 ),
-            );
+            ));
         }
     }
-    Chain {
-        base: Some(BaseChain {
-            hook: Hook::Forward,
-            priority: 0,
-            policy: ChainPolicy::Accept,
-        }),
+    Chain::base(
+        BaseChain::new(Hook::Forward, 0, ChainPolicy::Accept),
         rules,
-        comment: "dispatch of pod traffic to the per-pod checks".into(),
-    }
-}
-
-fn rule_push(rules: &mut Vec<Rule>, verdict: Verdict, comment: &str) {
-    rules.push(rule(vec![], verdict, comment));
+        "dispatch of pod traffic to the per-pod checks",
+    )
 }
