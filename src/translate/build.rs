@@ -433,6 +433,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             v.push(None);
         } else {
             let cluster = self.cluster;
+            let policies = self.policies;
             let key = (dir, Rc::clone(self.resolved(k)));
             let ids = match self.by_resolved.get(&key) {
                 Some(ids) => *ids,
@@ -441,7 +442,8 @@ impl<'c, 'a> Builder<'c, 'a> {
                     for (slot, family) in ids.iter_mut().zip(FAMILIES) {
                         let ranges = peers::addresses(cluster, &key.1, family);
                         if !ranges.is_empty() {
-                            let origin = set_name(&self.policies[pi], dir, ri, family, None);
+                            let policy = &policies[pi];
+                            let origin = || set_name(policy, dir, ri, family, None).0;
                             *slot = Some(self.share(dir, family, ranges, origin));
                         }
                     }
@@ -494,7 +496,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                     continue;
                 }
                 let origin = set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
-                let id = self.share(Dir::Egress, family, ranges.clone(), origin.clone());
+                let id = self.share(Dir::Egress, family, ranges.clone(), || origin.0.clone());
                 let set = self.use_set(id, origin);
                 // `ip daddr @<set>`
                 v.push((port, Match::daddr_in(family, set)));
@@ -505,27 +507,27 @@ impl<'c, 'a> Builder<'c, 'a> {
     }
 
     /// The shared set holding exactly `ranges` (merged) for `dir` and
-    /// `family`, created under `origin`'s name when new. Returns its index;
+    /// `family`, created under the name `origin` gives when new. Returns its index;
     /// `use_set` registers the rule using it.
     fn share(
         &mut self,
         dir: Dir,
         family: Family,
         ranges: Vec<cidr::Range>,
-        origin: (String, String),
+        origin: impl FnOnce() -> String,
     ) -> usize {
         let key = (dir, family, ranges);
         if let Some(&id) = self.set_ids.get(&key) {
             return id;
         }
         let id = self.shared.len();
+        let name = origin();
         let elements = cidr::to_intervals(family, &key.2);
-        self.rs.sets.insert(
-            origin.0.clone(),
-            AddrSet::new(family, elements, String::new()),
-        );
+        self.rs
+            .sets
+            .insert(name.clone(), AddrSet::new(family, elements, String::new()));
         self.shared.push(SharedSet {
-            name: origin.0,
+            name,
             users: Vec::new(),
         });
         self.set_ids.insert(key, id);
@@ -628,8 +630,17 @@ fn set_name(
 
 /// Drop exact repeats of a rule (keeping the first), which change nothing.
 fn dedup_keep_first(rules: &mut Vec<Rule>) {
-    let mut seen = std::collections::BTreeSet::new();
-    rules.retain(|r| seen.insert(r.clone()));
+    // Sort positions by rule (then position): a repeat follows its first.
+    let mut order: Vec<usize> = (0..rules.len()).collect();
+    order.sort_by(|&a, &b| rules[a].cmp(&rules[b]).then(a.cmp(&b)));
+    let mut keep = vec![true; rules.len()];
+    for w in order.windows(2) {
+        if rules[w[0]] == rules[w[1]] {
+            keep[w[1]] = false;
+        }
+    }
+    let mut keep = keep.into_iter();
+    rules.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// A stable text of rules, the input of a class chain's name hash (does not

@@ -8,7 +8,7 @@
 //! only looked up, so nothing depends on hash order).
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range as IdxRange;
 
@@ -96,7 +96,10 @@ pub fn fam_idx(f: Family) -> usize {
 pub const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
 
 impl<'a> Cluster<'a> {
-    pub fn new(snapshot: &'a Snapshot, node: &str) -> Cluster<'a> {
+    /// Index `snapshot` for `node`. Only label keys in `keys` are indexed
+    /// (the keys selectors can look up: see `Selector::anchors`); selectors
+    /// still check every requirement against a pod's labels.
+    pub fn new(snapshot: &'a Snapshot, node: &str, keys: &BTreeSet<&str>) -> Cluster<'a> {
         // One pod per (namespace, name): the smallest by full order, so the
         // choice does not depend on input order.
         let mut all: Vec<&Pod> = snapshot.pods.iter().collect();
@@ -139,7 +142,7 @@ impl<'a> Cluster<'a> {
             let last = namespaces.len() - 1;
             namespaces[last].pods.end = i + 1;
             pod_ns.push(last as u32);
-            for (k, v) in &p.labels {
+            for (k, v) in p.labels.iter().filter(|(k, _)| keys.contains(k.as_str())) {
                 by_value.entry((k, v)).or_default().push(i);
                 by_key.entry(k).or_default().push(i);
             }

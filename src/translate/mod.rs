@@ -77,11 +77,11 @@ pub struct Translation {
 /// table `table`.
 pub fn translate(snapshot: &Snapshot, node: &str, table: &str) -> Translation {
     let mut warnings = Vec::new();
-    let cluster = Cluster::new(snapshot, node);
     let compiled: Vec<Compiled> = sorted_policies(snapshot)
         .into_iter()
         .map(|p| validate::compile(p, &mut warnings))
         .collect();
+    let cluster = Cluster::new(snapshot, node, &validate::anchor_keys(&compiled));
     let ips = local_ips(&cluster, &mut warnings);
 
     // Local pods by namespace: position in `cluster.local`.

@@ -71,24 +71,22 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-/// A label key is a qualified name: `[prefix/]name`.
-fn check_key(k: &str, path: &str, errs: &mut FieldErrors) {
+/// A label key is a qualified name: `[prefix/]name`. `path` is only
+/// formatted when there is an error to report.
+fn check_key(k: &str, path: impl FnOnce() -> String, errs: &mut FieldErrors) {
     let ok = match k.split_once('/') {
         None => is_label_name(k),
         Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
     };
     if !ok {
-        errs.push(path.to_string(), format!("{k:?} is not a valid label key"));
+        errs.push(path(), format!("{k:?} is not a valid label key"));
     }
 }
 
 /// A label value is empty or a name of at most 63 characters.
-fn check_value(v: &str, path: &str, errs: &mut FieldErrors) {
+fn check_value(v: &str, path: impl FnOnce() -> String, errs: &mut FieldErrors) {
     if !v.is_empty() && !is_label_name(v) {
-        errs.push(
-            path.to_string(),
-            format!("{v:?} is not a valid label value"),
-        );
+        errs.push(path(), format!("{v:?} is not a valid label value"));
     }
 }
 
@@ -114,15 +112,15 @@ impl Selector {
         let before = errs.len();
         let mut reqs = Vec::new();
         for (k, v) in sel.match_labels.iter().flatten() {
-            check_key(k, &format!("{path}.matchLabels"), errs);
-            check_value(v, &format!("{path}.matchLabels[{k}]"), errs);
+            check_key(k, || format!("{path}.matchLabels"), errs);
+            check_value(v, || format!("{path}.matchLabels[{k}]"), errs);
             reqs.push(Requirement::Equals(k.clone(), v.clone()));
         }
         for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
             let p = format!("{path}.matchExpressions[{i}]");
-            check_key(&e.key, &format!("{p}.key"), errs);
+            check_key(&e.key, || format!("{p}.key"), errs);
             for (j, v) in e.values.iter().flatten().enumerate() {
-                check_value(v, &format!("{p}.values[{j}]"), errs);
+                check_value(v, || format!("{p}.values[{j}]"), errs);
             }
             let values: BTreeSet<String> = e.values.iter().flatten().cloned().collect();
             let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());

@@ -6,11 +6,13 @@
 //! Must not: look at pods or namespaces (that is peer resolution), or build
 //! rules.
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicyPeer, NetworkPolicyPort};
 
 use super::cidr::{self, Range};
 use super::ports::{self, PortSpec};
-use super::selector::Selector;
+use super::selector::{Anchor, Selector};
 use crate::model::{Family, Warning};
 use crate::snapshot::Policy;
 
@@ -106,6 +108,24 @@ impl Compiled<'_> {
             Dir::Egress => &self.egress_rules,
         }
     }
+}
+
+/// The label keys the peers' pod selectors of `policies` can look pods up
+/// by (their positive requirements).
+pub fn anchor_keys<'p>(policies: &'p [Compiled]) -> BTreeSet<&'p str> {
+    let mut keys = BTreeSet::new();
+    let peers = policies
+        .iter()
+        .flat_map(|c| c.ingress_rules.iter().chain(&c.egress_rules))
+        .flat_map(|r| r.peers.iter().flatten());
+    for peer in peers {
+        if let Peer::Pods { pods, .. } = peer {
+            keys.extend(pods.anchors().map(|a| match a {
+                Anchor::Value(k, _) | Anchor::Values(k, _) | Anchor::Key(k) => k,
+            }));
+        }
+    }
+    keys
 }
 
 /// Validate and compile `p`; every error becomes a warning naming

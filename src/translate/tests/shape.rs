@@ -361,3 +361,25 @@ fn a_shared_class_chain_names_the_policies_of_every_pod_using_it() {
         "ingress rules of x/deny-db, x/deny-web"
     );
 }
+
+#[test]
+fn repeated_rules_are_emitted_once_in_first_seen_order() {
+    let s = two_local_pods(vec![policy(
+        "x",
+        "p",
+        json!({"podSelector": {}, "ingress": [{"ports": [
+            {"port": 81}, {"port": 80}, {"port": 81}, {"port": 80}, {"port": 79}
+        ]}]}),
+    )]);
+    let rs = run(&s).ruleset;
+    let ports: Vec<u16> = class_rules(&rs, Dir::Ingress, "198.18.0.1")
+        .iter()
+        .filter_map(|r| {
+            r.matches.iter().find_map(|m| match m {
+                Match::Dport { lo, .. } => Some(*lo),
+                _ => None,
+            })
+        })
+        .collect();
+    assert_eq!(ports, vec![81, 80, 79]);
+}
