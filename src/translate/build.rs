@@ -433,27 +433,25 @@ impl<'c, 'a> Builder<'c, 'a> {
             v.push(None);
         } else {
             let cluster = self.cluster;
-            let policies = self.policies;
+            // The name this rule gives its set, per family.
+            let origins = FAMILIES.map(|f| set_name(&self.policies[pi], dir, ri, f, None));
             let key = (dir, Rc::clone(self.resolved(k)));
             let ids = match self.by_resolved.get(&key) {
                 Some(ids) => *ids,
                 None => {
                     let mut ids = [None, None];
-                    for (slot, family) in ids.iter_mut().zip(FAMILIES) {
+                    for ((slot, family), origin) in ids.iter_mut().zip(FAMILIES).zip(&origins) {
                         let ranges = peers::addresses(cluster, &key.1, family);
                         if !ranges.is_empty() {
-                            let policy = &policies[pi];
-                            let origin = || set_name(policy, dir, ri, family, None).0;
-                            *slot = Some(self.share(dir, family, ranges, origin));
+                            *slot = Some(self.share(dir, family, ranges, &origin.0));
                         }
                     }
                     self.by_resolved.insert(key, ids);
                     ids
                 }
             };
-            for (id, family) in ids.into_iter().zip(FAMILIES) {
+            for ((id, family), origin) in ids.into_iter().zip(FAMILIES).zip(origins) {
                 let Some(id) = id else { continue };
-                let origin = set_name(&self.policies[pi], dir, ri, family, None);
                 let set = self.use_set(id, origin);
                 // `ip saddr @<set>` / `ip6 daddr @<set>`
                 v.push(Some(Match::addr_in(peer_field(dir), family, set)));
@@ -496,7 +494,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                     continue;
                 }
                 let origin = set_name(&self.policies[pi], Dir::Egress, ri, family, Some((j, port)));
-                let id = self.share(Dir::Egress, family, ranges.clone(), || origin.0.clone());
+                let id = self.share(Dir::Egress, family, ranges.clone(), &origin.0);
                 let set = self.use_set(id, origin);
                 // `ip daddr @<set>`
                 v.push((port, Match::daddr_in(family, set)));
@@ -507,21 +505,15 @@ impl<'c, 'a> Builder<'c, 'a> {
     }
 
     /// The shared set holding exactly `ranges` (merged) for `dir` and
-    /// `family`, created under the name `origin` gives when new. Returns its index;
+    /// `family`, created under `name` when new. Returns its index;
     /// `use_set` registers the rule using it.
-    fn share(
-        &mut self,
-        dir: Dir,
-        family: Family,
-        ranges: Vec<cidr::Range>,
-        origin: impl FnOnce() -> String,
-    ) -> usize {
+    fn share(&mut self, dir: Dir, family: Family, ranges: Vec<cidr::Range>, name: &str) -> usize {
         let key = (dir, family, ranges);
         if let Some(&id) = self.set_ids.get(&key) {
             return id;
         }
         let id = self.shared.len();
-        let name = origin();
+        let name = name.to_string();
         let elements = cidr::to_intervals(family, &key.2);
         self.rs
             .sets
