@@ -73,7 +73,7 @@
 //! and cuts at 128 bytes on a character boundary. The apply stage stores the
 //! same bytes.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::model::{
@@ -81,15 +81,45 @@ use crate::model::{
     Verdict, VerdictMap,
 };
 
+mod text;
+use text::{push_ip, push_u16};
+
 /// nft refuses rule comments longer than this many bytes.
 pub const MAX_COMMENT_BYTES: usize = 128;
 
 /// The complete script that atomically replaces our table.
+///
+/// Everything is appended to one `String` sized from the ruleset up front:
+/// no `String` per element, rule or match.
 pub fn render(rs: &RuleSet) -> String {
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = write_script(&mut out, rs);
+    let mut out = String::with_capacity(size_hint(rs));
+    write_script(&mut out, rs);
     out
+}
+
+/// About the length of the script (a little more for IPv4-heavy rulesets,
+/// less for long IPv6 ranges), so that the output rarely grows.
+fn size_hint(rs: &RuleSet) -> usize {
+    let elements: usize = rs
+        .sets
+        .values()
+        .map(|s| {
+            s.elements.len()
+                * match s.family {
+                    Family::V4 => 24,
+                    Family::V6 => 48,
+                }
+        })
+        .sum();
+    let map_elements: usize = rs.maps.values().map(|m| m.elements.len() * 64).sum();
+    let rules: usize = rs
+        .chains
+        .values()
+        .flat_map(|c| &c.rules)
+        .map(|r| 48 + 32 * r.matches.len() + r.comment.len().min(MAX_COMMENT_BYTES))
+        .sum();
+    let objects = (rs.sets.len() + rs.maps.len() + rs.chains.len()) * 128;
+    1024 + elements + map_elements + rules + objects
 }
 
 /// The text of a rule comment as nft and the kernel store it: `"` becomes
@@ -97,34 +127,39 @@ pub fn render(rs: &RuleSet) -> String {
 /// on a character boundary.
 pub fn comment_text(comment: &str) -> String {
     let mut out = String::with_capacity(comment.len().min(MAX_COMMENT_BYTES));
+    push_comment_text(&mut out, comment);
+    out
+}
+
+/// Append [`comment_text`]`(comment)` to `out`.
+pub fn push_comment_text(out: &mut String, comment: &str) {
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b'"';
+    if comment.len() <= MAX_COMMENT_BYTES && comment.bytes().all(|b| plain(&b)) {
+        // Printable ASCII without quotes: nothing to replace or cut.
+        out.push_str(comment);
+        return;
+    }
+    let start = out.len();
     for c in comment.chars() {
         let c = match c {
             '"' => '\'',
             c if c.is_control() => ' ',
             c => c,
         };
-        if out.len() + c.len_utf8() > MAX_COMMENT_BYTES {
+        if out.len() - start + c.len_utf8() > MAX_COMMENT_BYTES {
             break;
         }
         out.push(c);
     }
-    out
 }
 
-/// A model comment as a `# ...` line body: one line, no control characters.
-fn line_comment(comment: &str) -> String {
-    comment
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-fn write_script(out: &mut String, rs: &RuleSet) -> fmt::Result {
+fn write_script(out: &mut String, rs: &RuleSet) {
     let t = &rs.table;
-    writeln!(out, "# flock-netpol: table inet {t}: {}", rs.stats())?;
-    writeln!(out, "table inet {t}")?;
-    writeln!(out, "delete table inet {t}")?;
-    writeln!(out, "table inet {t} {{")?;
+    // Writing into a String cannot fail.
+    let _ = writeln!(out, "# flock-netpol: table inet {t}: {}", rs.stats());
+    let _ = writeln!(out, "table inet {t}");
+    let _ = writeln!(out, "delete table inet {t}");
+    let _ = writeln!(out, "table inet {t} {{");
     let mut first = true;
     let mut separator = |out: &mut String| {
         if !std::mem::take(&mut first) {
@@ -133,69 +168,87 @@ fn write_script(out: &mut String, rs: &RuleSet) -> fmt::Result {
     };
     for (name, set) in &rs.sets {
         separator(out);
-        write_set(out, name, set)?;
+        write_set(out, name, set);
     }
     for (name, map) in &rs.maps {
         separator(out);
-        write_map(out, name, map)?;
+        write_map(out, name, map);
     }
     let base = rs.chains.iter().filter(|(_, c)| c.base.is_some());
     let regular = rs.chains.iter().filter(|(_, c)| c.base.is_none());
     for (name, chain) in base.chain(regular) {
         separator(out);
-        write_chain(out, name, chain)?;
+        write_chain(out, name, chain);
     }
-    writeln!(out, "}}")
+    out.push_str("}\n");
 }
 
-fn write_object_comment(out: &mut String, comment: &str) -> fmt::Result {
+/// A model comment as a `\t# ...` line: one line, no control characters.
+fn write_object_comment(out: &mut String, comment: &str) {
     if comment.is_empty() {
-        return Ok(());
+        return;
     }
-    writeln!(out, "\t# {}", line_comment(comment))
+    out.push_str("\t# ");
+    out.extend(
+        comment
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c }),
+    );
+    out.push('\n');
 }
 
-fn addr_type(family: Family) -> &'static str {
-    match family {
-        Family::V4 => "ipv4_addr",
-        Family::V6 => "ipv6_addr",
-    }
+/// `\t\ttype ipv4_addr<rest>` (or `ipv6_addr`).
+fn write_type(out: &mut String, family: Family, rest: &str) {
+    out.push_str(match family {
+        Family::V4 => "\t\ttype ipv4_addr",
+        Family::V6 => "\t\ttype ipv6_addr",
+    });
+    out.push_str(rest);
 }
 
-fn write_set(out: &mut String, name: &str, set: &AddrSet) -> fmt::Result {
-    write_object_comment(out, &set.comment)?;
-    writeln!(out, "\tset {name} {{")?;
-    writeln!(out, "\t\ttype {}", addr_type(set.family))?;
-    writeln!(out, "\t\tflags interval")?;
-    write_elements(out, set.elements.iter().map(interval_text))?;
-    writeln!(out, "\t}}")
+/// `\t<keyword> <name> {\n`, after the object's comment line.
+fn open_object(out: &mut String, keyword: &str, name: &str, comment: &str) {
+    write_object_comment(out, comment);
+    out.push('\t');
+    out.push_str(keyword);
+    out.push(' ');
+    out.push_str(name);
+    out.push_str(" {\n");
 }
 
-fn write_map(out: &mut String, name: &str, map: &VerdictMap) -> fmt::Result {
-    write_object_comment(out, &map.comment)?;
-    writeln!(out, "\tmap {name} {{")?;
-    writeln!(out, "\t\ttype {} : verdict", addr_type(map.family))?;
-    write_elements(
-        out,
-        map.elements
-            .iter()
-            .map(|(addr, chain)| format!("{addr} : jump {chain}")),
-    )?;
-    writeln!(out, "\t}}")
+fn write_set(out: &mut String, name: &str, set: &AddrSet) {
+    open_object(out, "set", name, &set.comment);
+    write_type(out, set.family, "\n\t\tflags interval\n");
+    write_elements(out, &set.elements, push_interval);
+    out.push_str("\t}\n");
+}
+
+fn write_map(out: &mut String, name: &str, map: &VerdictMap) {
+    open_object(out, "map", name, &map.comment);
+    write_type(out, map.family, " : verdict\n");
+    write_elements(out, &map.elements, |out, (addr, chain)| {
+        // 198.18.0.1 : jump chain
+        push_ip(out, addr);
+        out.push_str(" : jump ");
+        out.push_str(chain);
+    });
+    out.push_str("\t}\n");
 }
 
 /// `elements = { ... }`, one element per line; nothing for an empty set
 /// (nft rejects an empty element list).
-fn write_elements(out: &mut String, elements: impl Iterator<Item = String>) -> fmt::Result {
-    let mut elements = elements.peekable();
+fn write_elements<I: IntoIterator>(out: &mut String, elements: I, write: fn(&mut String, I::Item)) {
+    let mut elements = elements.into_iter().peekable();
     if elements.peek().is_none() {
-        return Ok(());
+        return;
     }
-    writeln!(out, "\t\telements = {{")?;
+    out.push_str("\t\telements = {\n");
     for e in elements {
-        writeln!(out, "\t\t\t{e},")?;
+        out.push_str("\t\t\t");
+        write(out, e);
+        out.push_str(",\n");
     }
-    writeln!(out, "\t\t}}")
+    out.push_str("\t\t}\n");
 }
 
 /// Width in bits and value of an address, for prefix arithmetic.
@@ -209,22 +262,33 @@ fn bits(addr: &IpAddr) -> (u32, u128) {
 /// `a` for a single address, `a/len` when the interval is exactly a prefix,
 /// else `a-b`.
 pub fn interval_text(iv: &Interval) -> String {
+    let mut out = String::new();
+    push_interval(&mut out, iv);
+    out
+}
+
+/// Append [`interval_text`]`(iv)` to `out`.
+fn push_interval(out: &mut String, iv: &Interval) {
+    push_ip(out, &iv.start);
     if iv.start == iv.end {
-        return iv.start.to_string();
+        return;
     }
     let ((w1, s), (w2, e)) = (bits(&iv.start), bits(&iv.end));
     if w1 == w2 && e > s {
         let host = e - s; // a prefix spans 2^k addresses: host = 2^k - 1
         if host & host.wrapping_add(1) == 0 && s & host == 0 {
-            return format!("{}/{}", iv.start, w1 - host.count_ones());
+            out.push('/');
+            // At most 128: fits a u16.
+            push_u16(out, (w1 - host.count_ones()) as u16);
+            return;
         }
     }
-    format!("{}-{}", iv.start, iv.end)
+    out.push('-');
+    push_ip(out, &iv.end);
 }
 
-fn write_chain(out: &mut String, name: &str, chain: &Chain) -> fmt::Result {
-    write_object_comment(out, &chain.comment)?;
-    writeln!(out, "\tchain {name} {{")?;
+fn write_chain(out: &mut String, name: &str, chain: &Chain) {
+    open_object(out, "chain", name, &chain.comment);
     if let Some(base) = &chain.base {
         let hook = match base.hook {
             Hook::Forward => "forward",
@@ -235,56 +299,75 @@ fn write_chain(out: &mut String, name: &str, chain: &Chain) -> fmt::Result {
             ChainPolicy::Accept => "accept",
             ChainPolicy::Drop => "drop",
         };
-        writeln!(
+        let _ = writeln!(
             out,
             "\t\ttype filter hook {hook} priority {}; policy {policy};",
             base.priority
-        )?;
+        );
     }
     for rule in &chain.rules {
-        writeln!(out, "\t\t{}", rule_text(rule))?;
+        out.push_str("\t\t");
+        write_rule(out, rule);
+        out.push('\n');
     }
-    writeln!(out, "\t}}")
+    out.push_str("\t}\n");
 }
 
 /// One rule on one line: matches, `counter`, verdict, `comment "..."`.
 pub fn rule_text(rule: &Rule) -> String {
-    let mut parts: Vec<String> = rule.matches.iter().map(match_text).collect();
-    if rule.counter {
-        parts.push("counter".to_string());
-    }
-    parts.push(verdict_text(&rule.verdict));
-    let comment = comment_text(&rule.comment);
-    if !comment.is_empty() {
-        parts.push(format!("comment \"{comment}\""));
-    }
-    parts.join(" ")
+    let mut out = String::new();
+    write_rule(&mut out, rule);
+    out
 }
 
-fn addr_selector(field: AddrField, family: Family) -> String {
-    let proto = match family {
-        Family::V4 => "ip",
-        Family::V6 => "ip6",
-    };
-    let field = match field {
-        AddrField::Saddr => "saddr",
-        AddrField::Daddr => "daddr",
-    };
-    format!("{proto} {field}")
+/// Append [`rule_text`]`(rule)` to `out`.
+fn write_rule(out: &mut String, rule: &Rule) {
+    for m in &rule.matches {
+        write_match(out, m);
+        out.push(' ');
+    }
+    if rule.counter {
+        out.push_str("counter ");
+    }
+    write_verdict(out, &rule.verdict);
+    if !rule.comment.is_empty() {
+        // Never empty once cleaned: the first character stays (as
+        // itself, `'` or a space).
+        out.push_str(" comment \"");
+        push_comment_text(out, &rule.comment);
+        out.push('"');
+    }
+}
+
+/// `ip saddr` / `ip6 daddr` ...
+fn addr_selector(field: AddrField, family: Family) -> &'static str {
+    match (family, field) {
+        (Family::V4, AddrField::Saddr) => "ip saddr",
+        (Family::V4, AddrField::Daddr) => "ip daddr",
+        (Family::V6, AddrField::Saddr) => "ip6 saddr",
+        (Family::V6, AddrField::Daddr) => "ip6 daddr",
+    }
 }
 
 /// `key value` when `lo == hi`, else `key >= lo key <= hi`.
-fn range_text<T: fmt::Display + PartialEq>(key: &str, lo: T, hi: T) -> String {
+fn write_range(out: &mut String, key: &str, lo: u16, hi: u16) {
+    out.push_str(key);
     if lo == hi {
-        format!("{key} {lo}")
-    } else {
-        format!("{key} >= {lo} {key} <= {hi}")
+        out.push(' ');
+        push_u16(out, lo);
+        return;
     }
+    out.push_str(" >= ");
+    push_u16(out, lo);
+    out.push(' ');
+    out.push_str(key);
+    out.push_str(" <= ");
+    push_u16(out, hi);
 }
 
 /// Named conntrack states in the order of their bits; bits without a name
 /// are appended as one hex number.
-fn ct_states_text(states: CtStates) -> String {
+fn write_ct_states(out: &mut String, states: CtStates) {
     const NAMES: [(CtStates, &str); 5] = [
         (CtStates::INVALID, "invalid"),
         (CtStates::ESTABLISHED, "established"),
@@ -293,42 +376,65 @@ fn ct_states_text(states: CtStates) -> String {
         (CtStates::UNTRACKED, "untracked"),
     ];
     let mut rest = states.0;
-    let mut names: Vec<String> = Vec::new();
+    let mut first = true;
+    let mut comma = |out: &mut String| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+    };
     for (bit, name) in NAMES {
         if rest & bit.0 != 0 {
-            names.push(name.to_string());
+            comma(out);
+            out.push_str(name);
             rest &= !bit.0;
         }
     }
-    if rest != 0 || names.is_empty() {
-        names.push(format!("{rest:#x}"));
+    if rest != 0 || rest == states.0 {
+        comma(out);
+        let _ = write!(out, "{rest:#x}");
     }
-    names.join(",")
 }
 
-fn match_text(m: &Match) -> String {
+fn write_match(out: &mut String, m: &Match) {
     match m {
-        Match::CtState(states) => format!("ct state {}", ct_states_text(*states)),
+        Match::CtState(states) => {
+            out.push_str("ct state ");
+            write_ct_states(out, *states);
+        }
         Match::AddrInSet { field, family, set } => {
-            format!("{} @{set}", addr_selector(*field, *family))
+            out.push_str(addr_selector(*field, *family));
+            out.push_str(" @");
+            out.push_str(set);
         }
         Match::AddrEq { field, addr } => {
-            format!("{} {addr}", addr_selector(*field, Family::of(addr)))
+            out.push_str(addr_selector(*field, Family::of(addr)));
+            out.push(' ');
+            push_ip(out, addr);
         }
-        Match::L4Proto(p) => format!("meta l4proto {}", p.nft_name()),
-        Match::Dport { lo, hi } => range_text("th dport", lo, hi),
-        Match::Icmpv6Type { lo, hi } => range_text("icmpv6 type", lo, hi),
+        Match::L4Proto(p) => {
+            out.push_str("meta l4proto ");
+            out.push_str(p.nft_name());
+        }
+        Match::Dport { lo, hi } => write_range(out, "th dport", *lo, *hi),
+        Match::Icmpv6Type { lo, hi } => {
+            write_range(out, "icmpv6 type", u16::from(*lo), u16::from(*hi))
+        }
     }
 }
 
-fn verdict_text(v: &Verdict) -> String {
+fn write_verdict(out: &mut String, v: &Verdict) {
     match v {
-        Verdict::Accept => "accept".to_string(),
-        Verdict::Drop => "drop".to_string(),
-        Verdict::Return => "return".to_string(),
-        Verdict::Jump(chain) => format!("jump {chain}"),
+        Verdict::Accept => out.push_str("accept"),
+        Verdict::Drop => out.push_str("drop"),
+        Verdict::Return => out.push_str("return"),
+        Verdict::Jump(chain) => {
+            out.push_str("jump ");
+            out.push_str(chain);
+        }
         Verdict::Vmap { field, family, map } => {
-            format!("{} vmap @{map}", addr_selector(*field, *family))
+            out.push_str(addr_selector(*field, *family));
+            out.push_str(" vmap @");
+            out.push_str(map);
         }
     }
 }

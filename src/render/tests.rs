@@ -15,6 +15,12 @@ fn iv(a: &str, b: &str) -> Interval {
     Interval::new(ip(a), ip(b))
 }
 
+fn ct_states_text(states: CtStates) -> String {
+    let mut out = String::new();
+    write_ct_states(&mut out, states);
+    out
+}
+
 #[test]
 fn an_empty_ruleset_adds_deletes_and_readds_the_table() {
     let text = render(&RuleSet::new("fnp"));
