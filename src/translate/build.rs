@@ -20,7 +20,7 @@ use super::cidr;
 use super::index::{Cluster, FAMILIES};
 use super::peers::{self, NamedIndex, Resolved};
 use super::ports::{self, PortMatch};
-use super::validate::{Compiled, Dir};
+use super::validate::{Compiled, Dir, NsScope, Peer};
 use crate::model::{
     AddrField, AddrSet, BaseChain, Chain, ChainPolicy, CtStates, Family, Hook, Match, Proto, Rule,
     RuleSet, Verdict, VerdictMap,
@@ -98,6 +98,10 @@ pub struct Builder<'c, 'a> {
     policies: &'c [Compiled<'a>],
     rs: RuleSet,
     resolved: BTreeMap<RuleKey, Rc<Resolved>>,
+    /// Resolved peers by what they say: (peers, the policy's namespace when
+    /// a peer draws from it). Policies repeat peers (one template in many
+    /// namespaces, "the monitoring pods" everywhere): each is resolved once.
+    by_peers: BTreeMap<(&'c [Peer], Option<&'c str>), Rc<Resolved>>,
     /// Address matches of a rule: one per family with addresses, `[None]`
     /// for "any peer", empty when the rule's peers are no address at all.
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
@@ -159,6 +163,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             policies,
             rs,
             resolved: BTreeMap::new(),
+            by_peers: BTreeMap::new(),
             addr: BTreeMap::new(),
             named: BTreeMap::new(),
             named_index: BTreeMap::new(),
@@ -416,10 +421,24 @@ impl<'c, 'a> Builder<'c, 'a> {
     fn resolved(&mut self, k: RuleKey) -> &Rc<Resolved> {
         let (pi, dir, ri) = k;
         let (cluster, policies) = (self.cluster, self.policies);
+        let by_peers = &mut self.by_peers;
         self.resolved.entry(k).or_insert_with(|| {
             let c = &policies[pi];
             let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
-            Rc::new(peers::resolve(cluster, &c.policy.namespace, peers))
+            let ns = c.policy.namespace.as_str();
+            let own = peers.iter().any(|p| {
+                matches!(
+                    p,
+                    Peer::Pods {
+                        ns: NsScope::Own,
+                        ..
+                    }
+                )
+            });
+            let r = by_peers
+                .entry((peers, own.then_some(ns)))
+                .or_insert_with(|| Rc::new(peers::resolve(cluster, ns, peers)));
+            Rc::clone(r)
         })
     }
 
