@@ -146,7 +146,8 @@ mod tests {
     fn hashing_in_pieces_is_hashing_the_whole() {
         use std::fmt::Write as _;
         let mut h = Fnv::default();
-        write!(h, "in {} @{}", 6, "src4-x").unwrap();
+        let set = "src4-x";
+        write!(h, "in {} @{set}", 6).unwrap();
         h.bytes(b" accept");
         assert_eq!(h.0, fnv1a64(b"in 6 @src4-x accept"));
         assert_eq!(h.hex(10), short_hash(b"in 6 @src4-x accept", 10));
