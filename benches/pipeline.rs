@@ -29,6 +29,8 @@ fn cluster((pods, policies): (usize, usize)) -> Snapshot {
 }
 
 fn pipeline(c: &mut Criterion) {
+    // The agent's allocator settings (see src/alloc.rs).
+    flock_netpol::alloc::configure().expect("prctl(PR_SET_THP_DISABLE)");
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     for size in SIZES {
@@ -124,6 +126,7 @@ fn cpu_report() {
 criterion_group!(benches, pipeline);
 
 fn main() {
+    flock_netpol::alloc::configure().expect("prctl(PR_SET_THP_DISABLE)");
     if std::env::var_os("FLOCK_BENCH_CPU").is_some() {
         cpu_report();
         return;

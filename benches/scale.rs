@@ -37,6 +37,8 @@ fn snapshot(pods: usize, policies: usize) -> Snapshot {
 }
 
 fn stages(c: &mut Criterion) {
+    // The agent's allocator settings (see src/alloc.rs).
+    flock_netpol::alloc::configure().expect("prctl(PR_SET_THP_DISABLE)");
     for (pods, policies) in cases() {
         let snap = snapshot(pods, policies);
         let t = translate::translate(&snap, gen::LOCAL_NODE, TABLE);
@@ -73,6 +75,7 @@ fn stages(c: &mut Criterion) {
 
 /// The sync of issue 7's target: 10k pods, 1k policies, 110 local pods.
 fn sync(c: &mut Criterion) {
+    flock_netpol::alloc::configure().expect("prctl(PR_SET_THP_DISABLE)");
     let snap = snapshot(10_000, 1_000);
     let mut g = c.benchmark_group("sync");
     g.sample_size(30);

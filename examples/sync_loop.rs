@@ -18,6 +18,7 @@ use flock_netpol::apply::batch;
 use flock_netpol::{render, translate};
 
 fn main() {
+    flock_netpol::alloc::configure().expect("prctl(PR_SET_THP_DISABLE)");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
     let (n, pods, policies) = (arg(0, 100), arg(1, 10_000), arg(2, 1_000));

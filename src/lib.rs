@@ -22,8 +22,10 @@
 //! - [`reference`]: an independent per-connection NetworkPolicy evaluator (the
 //!   test oracle); [`eval`]: runs one packet through a `RuleSet`.
 //! - [`names`]: stable object names and hashes.
+//! - [`alloc`]: the allocator (mimalloc) and its settings.
 
 pub mod agent;
+pub mod alloc;
 pub mod apply;
 pub mod config;
 pub mod convert;

@@ -10,6 +10,7 @@ use flock_netpol::{agent, apply, informers, manifests, render, translate};
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    let thp = flock_netpol::alloc::configure();
     let config = match Cli::parse().into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -18,6 +19,11 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    if let Err(e) = thp {
+        tracing::warn!(
+            "cannot turn off transparent huge pages (prctl): {e}; peak memory may be higher"
+        );
+    }
     match config.mode {
         Mode::DumpScript => dump_script(&config),
         Mode::Once => once(&config),
@@ -123,7 +129,7 @@ fn cleanup(config: &Config) -> ExitCode {
 fn daemon(config: Config) -> ExitCode {
     // One thread runs the daemon: it does one sync at a time, and its watch
     // streams and metrics endpoint are idle between events. Worker threads
-    // would each get a glibc heap arena, whose freed memory the others
+    // would each keep a heap of their own, whose freed memory the others
     // cannot reuse (peak RSS grows with them). Commits still run on the
     // blocking pool.
     let rt = match tokio::runtime::Builder::new_current_thread()

@@ -157,7 +157,7 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
             Outcome::Failed(_) => SyncResult::Failed,
         };
         self.metrics.record_sync(result, started.elapsed());
-        release_free_memory();
+        crate::alloc::release_free_memory();
         outcome
     }
 
@@ -311,18 +311,6 @@ impl<S: Source, D: Dataplane + 'static> Reconciler<S, D> {
                 return;
             }
         }
-    }
-}
-
-/// Hand the heap pages a sync freed (snapshot, translation, netlink batch)
-/// back to the kernel: glibc keeps freed memory resident otherwise, and the
-/// daemon idles between syncs.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap memory; no pointer is
-    // passed and no live allocation is touched.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -20,7 +20,7 @@ use super::cidr;
 use super::index::{Cluster, FAMILIES};
 use super::peers::{self, NamedIndex, Resolved};
 use super::ports::{self, PortMatch};
-use super::validate::{Compiled, Dir};
+use super::validate::{Compiled, Dir, NsScope, Peer};
 use crate::model::{
     AddrField, AddrSet, BaseChain, Chain, ChainPolicy, CtStates, Family, Hook, Match, Proto, Rule,
     RuleSet, Verdict, VerdictMap,
@@ -98,6 +98,10 @@ pub struct Builder<'c, 'a> {
     policies: &'c [Compiled<'a>],
     rs: RuleSet,
     resolved: BTreeMap<RuleKey, Rc<Resolved>>,
+    /// Resolved peers by what they say: (peers, the policy's namespace when
+    /// a peer draws from it). Policies repeat peers (one template in many
+    /// namespaces, "the monitoring pods" everywhere): each is resolved once.
+    by_peers: BTreeMap<(&'c [Peer], Option<&'c str>), Rc<Resolved>>,
     /// Address matches of a rule: one per family with addresses, `[None]`
     /// for "any peer", empty when the rule's peers are no address at all.
     addr: BTreeMap<RuleKey, Vec<Option<Match>>>,
@@ -159,6 +163,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             policies,
             rs,
             resolved: BTreeMap::new(),
+            by_peers: BTreeMap::new(),
             addr: BTreeMap::new(),
             named: BTreeMap::new(),
             named_index: BTreeMap::new(),
@@ -416,10 +421,24 @@ impl<'c, 'a> Builder<'c, 'a> {
     fn resolved(&mut self, k: RuleKey) -> &Rc<Resolved> {
         let (pi, dir, ri) = k;
         let (cluster, policies) = (self.cluster, self.policies);
+        let by_peers = &mut self.by_peers;
         self.resolved.entry(k).or_insert_with(|| {
             let c = &policies[pi];
             let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
-            Rc::new(peers::resolve(cluster, &c.policy.namespace, peers))
+            let ns = c.policy.namespace.as_str();
+            let own = peers.iter().any(|p| {
+                matches!(
+                    p,
+                    Peer::Pods {
+                        ns: NsScope::Own,
+                        ..
+                    }
+                )
+            });
+            let r = by_peers
+                .entry((peers, own.then_some(ns)))
+                .or_insert_with(|| Rc::new(peers::resolve(cluster, ns, peers)));
+            Rc::clone(r)
         })
     }
 
@@ -541,10 +560,10 @@ fn class_name(dir: Dir, rules: &[Rule]) -> String {
         Dir::Ingress => "in",
         Dir::Egress => "out",
     };
-    format!(
-        "{prefix}-{}",
-        names::short_hash(canonical(rules).as_bytes(), 16)
-    )
+    let mut h = names::Fnv::default();
+    // Hashing cannot fail.
+    let _ = canonical(rules, &mut h);
+    format!("{prefix}-{}", h.hex(16))
 }
 
 /// Longest comment of a set or a chain: they are shown in the script only,
@@ -602,18 +621,18 @@ fn set_name(
     let f = fam_tag(family);
     match port {
         None => (
-            names::object_name(
+            names::object_name_fmt(
                 prefix,
-                &format!("{ns}-{n}-{ri}"),
-                &format!("{p}/{d}/{ri}/{f}"),
+                format_args!("{ns}-{n}-{ri}"),
+                format_args!("{p}/{d}/{ri}/{f}"),
             ),
             format!("{p} {d}[{ri}]"),
         ),
         Some((j, num)) => (
-            names::object_name(
+            names::object_name_fmt(
                 prefix,
-                &format!("{ns}-{n}-{ri}-p{j}-{num}"),
-                &format!("{p}/{d}/{ri}/{f}/{j}/{num}"),
+                format_args!("{ns}-{n}-{ri}-p{j}-{num}"),
+                format_args!("{p}/{d}/{ri}/{f}/{j}/{num}"),
             ),
             format!("{p} {d}[{ri}].ports[{j}]={num}"),
         ),
@@ -636,12 +655,11 @@ fn dedup_keep_first(rules: &mut Vec<Rule>) {
 }
 
 /// A stable text of rules, the input of a class chain's name hash (does not
-/// depend on Debug formats).
-fn canonical(rules: &[Rule]) -> String {
-    let mut s = String::new();
+/// depend on Debug formats), written to `s` (the hasher).
+fn canonical(rules: &[Rule], s: &mut impl std::fmt::Write) -> std::fmt::Result {
     for r in rules {
         for m in &r.matches {
-            let _ = match m {
+            match m {
                 Match::CtState(st) => write!(s, "ct {} ", st.0),
                 Match::AddrInSet { field, family, set } => {
                     write!(s, "{} {} @{set} ", fam_tag(*family), field_tag(*field))
@@ -650,12 +668,12 @@ fn canonical(rules: &[Rule]) -> String {
                 Match::L4Proto(p) => write!(s, "l4 {} ", p.number()),
                 Match::Dport { lo, hi } => write!(s, "dport {lo}-{hi} "),
                 Match::Icmpv6Type { lo, hi } => write!(s, "icmpv6 {lo}-{hi} "),
-            };
+            }?;
         }
         if r.counter {
-            s.push_str("counter ");
+            s.write_str("counter ")?;
         }
-        let _ = match &r.verdict {
+        match &r.verdict {
             Verdict::Accept => write!(s, "accept"),
             Verdict::Drop => write!(s, "drop"),
             Verdict::Return => write!(s, "return"),
@@ -663,10 +681,10 @@ fn canonical(rules: &[Rule]) -> String {
             Verdict::Vmap { field, family, map } => {
                 write!(s, "{} {} vmap @{map}", fam_tag(*family), field_tag(*field))
             }
-        };
-        let _ = writeln!(s, " # {}", r.comment);
+        }?;
+        writeln!(s, " # {}", r.comment)?;
     }
-    s
+    Ok(())
 }
 
 fn field_tag(f: AddrField) -> &'static str {

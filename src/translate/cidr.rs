@@ -87,15 +87,23 @@ pub fn parse(s: &str) -> Result<Cidr, String> {
 
 /// Sort and merge ranges: overlapping or adjacent ranges become one.
 pub fn merge(mut v: Vec<Range>) -> Vec<Range> {
-    v.sort_unstable();
-    let mut out: Vec<Range> = Vec::with_capacity(v.len());
-    for (s, e) in v {
-        match out.last_mut() {
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
+    // In place: `kept` ranges are final, the rest is still to merge.
+    let mut kept: usize = 0;
+    for i in 0..v.len() {
+        let (s, e) = v[i];
+        match kept.checked_sub(1).map(|k| &mut v[k]) {
             Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
+            _ => {
+                v[kept] = (s, e);
+                kept += 1;
+            }
         }
     }
-    out
+    v.truncate(kept);
+    v
 }
 
 /// `range` minus every hole (holes need not be sorted or merged).

@@ -69,6 +69,9 @@ pub struct Cluster<'a> {
     by_key: FastMap<&'a str, Vec<u32>>,
     /// Per family: (address, pod) sorted by address.
     ips: [OnceCell<Vec<(u128, u32)>>; 2],
+    /// Every named container port of the peer pods, by pod: one pass over
+    /// the pods, then each port name's look-ups scan this flat list.
+    named_ports: OnceCell<Vec<NamedPort<'a>>>,
     /// Memo of pod selector matches: policies repeat selectors (the same
     /// peers in many policies, or one template in many namespaces).
     matched: RefCell<Matched>,
@@ -82,6 +85,16 @@ struct Matched {
     /// `per_ns[selector][namespace]`: the namespace's pods matching the
     /// selector, ascending, once computed.
     per_ns: Vec<Vec<Option<Box<[u32]>>>>,
+}
+
+/// A named container port of a peer pod (see `ports::is_named`).
+#[derive(Debug, Clone, Copy)]
+pub struct NamedPort<'a> {
+    pub pod: u32,
+    pub name: &'a str,
+    /// `protocol` as written (empty: TCP).
+    pub protocol: &'a str,
+    pub port: u16,
 }
 
 /// Index of a family in per-family arrays.
@@ -158,6 +171,7 @@ impl<'a> Cluster<'a> {
             by_value,
             by_key,
             ips: [OnceCell::new(), OnceCell::new()],
+            named_ports: OnceCell::new(),
             matched: RefCell::default(),
         }
     }
@@ -249,10 +263,28 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    /// `(address, pod)` of every peer pod address of `family` inside
-    /// `ranges` (sorted, merged), ascending by address.
-    pub fn pods_in_ranges(&self, family: Family, ranges: &[Range]) -> Vec<(u128, u32)> {
-        let idx = self.ips[fam_idx(family)].get_or_init(|| {
+    /// Every named container port with a number of every peer pod,
+    /// ascending by pod.
+    pub fn named_ports(&self) -> &[NamedPort<'a>] {
+        self.named_ports.get_or_init(|| {
+            let mut v = Vec::new();
+            for (i, p) in self.pods.iter().enumerate() {
+                v.extend(p.ports.iter().filter(|cp| cp.port != 0).filter_map(|cp| {
+                    Some(NamedPort {
+                        pod: i as u32,
+                        name: cp.name.as_deref()?,
+                        protocol: &cp.protocol,
+                        port: cp.port,
+                    })
+                }));
+            }
+            v
+        })
+    }
+
+    /// Per family, `(address, pod)` of every peer pod address, ascending.
+    pub fn ips_sorted(&self, family: Family) -> &[(u128, u32)] {
+        self.ips[fam_idx(family)].get_or_init(|| {
             let mut v: Vec<(u128, u32)> = self
                 .pods
                 .iter()
@@ -266,7 +298,13 @@ impl<'a> Cluster<'a> {
                 .collect();
             v.sort_unstable();
             v
-        });
+        })
+    }
+
+    /// `(address, pod)` of every peer pod address of `family` inside
+    /// `ranges` (sorted, merged), ascending by address.
+    pub fn pods_in_ranges(&self, family: Family, ranges: &[Range]) -> Vec<(u128, u32)> {
+        let idx = self.ips_sorted(family);
         let mut out = Vec::new();
         for &(s, e) in ranges {
             let from = idx.partition_point(|x| x.0 < s);

@@ -54,15 +54,31 @@ pub fn resolve(cluster: &Cluster, policy_ns: &str, peers: &[Peer]) -> Resolved {
 /// Every address of `family` the peers stand for: the pods' addresses and
 /// the ipBlock ranges, sorted and merged.
 pub fn addresses(cluster: &Cluster, r: &Resolved, family: Family) -> Vec<Range> {
-    let mut v: Vec<Range> = r.blocks[fam_idx(family)].clone();
-    for &i in &r.pods {
-        for a in &cluster.pods[i as usize].ips {
-            if Family::of(a) == family {
-                let n = cidr::to_num(a);
-                v.push((n, n));
+    let blocks = &r.blocks[fam_idx(family)];
+    let mut v: Vec<Range> = Vec::with_capacity(r.pods.len() + blocks.len());
+    if r.pods.len() * 8 > cluster.pods.len() {
+        // Many pods: walk the cluster's address-sorted index once instead
+        // of sorting their addresses.
+        let mut member = vec![false; cluster.pods.len()];
+        for &i in &r.pods {
+            member[i as usize] = true;
+        }
+        let ips = cluster.ips_sorted(family).iter();
+        v.extend(
+            ips.filter(|(_, pod)| member[*pod as usize])
+                .map(|&(n, _)| (n, n)),
+        );
+    } else {
+        for &i in &r.pods {
+            for a in &cluster.pods[i as usize].ips {
+                if Family::of(a) == family {
+                    let n = cidr::to_num(a);
+                    v.push((n, n));
+                }
             }
         }
     }
+    v.extend_from_slice(blocks);
     cidr::merge(v)
 }
 
@@ -80,20 +96,22 @@ impl NamedIndex {
         let mut offsets = Vec::with_capacity(cluster.pods.len() + 1);
         let mut ports = Vec::new();
         offsets.push(0);
-        for p in &cluster.pods {
-            let start = ports.len();
-            ports.extend(
-                p.ports
-                    .iter()
-                    .filter(|cp| ports::is_named(cp, name, proto))
-                    .map(|cp| cp.port),
-            );
-            if ports.len() - start > 1 {
-                ports[start..].sort_unstable();
-                let mut kept: Vec<u16> = ports.drain(start..).collect();
-                kept.dedup();
-                ports.extend(kept);
+        let named = cluster
+            .named_ports()
+            .iter()
+            .filter(|np| np.name == name && ports::is_proto(np.protocol, proto));
+        for np in named {
+            // Close the pods before this one (they resolve nothing more).
+            while offsets.len() <= np.pod as usize {
+                offsets.push(ports.len() as u32);
             }
+            let start = offsets[np.pod as usize] as usize;
+            if !ports[start..].contains(&np.port) {
+                ports.push(np.port);
+                ports[start..].sort_unstable();
+            }
+        }
+        while offsets.len() <= cluster.pods.len() {
             offsets.push(ports.len() as u32);
         }
         NamedIndex { offsets, ports }

@@ -52,15 +52,16 @@ impl Dir {
 }
 
 /// Which namespaces a pod peer draws from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NsScope {
     /// No `namespaceSelector`: the policy's own namespace.
     Own,
     Matching(Selector),
 }
 
-/// One compiled peer of `from` / `to`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One compiled peer of `from` / `to`. Ordered so that rules with the same
+/// peers can share their resolution.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Peer {
     /// Pods of the scope's namespaces matching `pods` (`{}` when absent).
     Pods { ns: NsScope, pods: Selector },
