@@ -238,26 +238,28 @@ pub fn new_set(w: &mut Writer, seq: u32, spec: &SetSpec<'_>) {
     w.end(s);
 }
 
-/// The key of a set element: 4 or 16 address bytes in network order, kept
-/// inline (no allocation per element).
+/// The key of a set element: an address as a number, sent as 4 or 16
+/// bytes in network order (no allocation per element).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
-    bytes: [u8; 16],
+    value: u128,
+    /// 4 or 16.
     len: u8,
 }
 
 impl Key {
     /// An IPv4 address as a number.
     pub fn v4(addr: u32) -> Key {
-        let mut bytes = [0; 16];
-        bytes[..4].copy_from_slice(&addr.to_be_bytes());
-        Key { bytes, len: 4 }
+        Key {
+            value: u128::from(addr),
+            len: 4,
+        }
     }
 
     /// An IPv6 address as a number.
     pub fn v6(addr: u128) -> Key {
         Key {
-            bytes: addr.to_be_bytes(),
+            value: addr,
             len: 16,
         }
     }
@@ -269,18 +271,32 @@ impl Key {
         }
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+    /// Length in bytes: 4 or 16.
+    pub fn byte_len(&self) -> usize {
+        usize::from(self.len)
     }
 
-    /// `NFTA_DATA_VALUE` with the key; fixed-size copies only (4 and 16
-    /// are multiples of 4: no padding).
+    /// The bytes on the wire.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.put(&mut w);
+        w.buf
+    }
+
+    /// Append the key's bytes: one store of a 4 or 16 byte value (both
+    /// multiples of 4: no padding).
+    fn put(&self, w: &mut Writer) {
+        if self.len == 4 {
+            w.buf.extend_from_slice(&(self.value as u32).to_be_bytes());
+        } else {
+            w.buf.extend_from_slice(&self.value.to_be_bytes());
+        }
+    }
+
+    /// `NFTA_DATA_VALUE` with the key.
     fn write_value(&self, w: &mut Writer) {
-        let len = usize::from(self.len);
-        w.attr_header(NLA_HDRLEN + len, sys::NFTA_DATA_VALUE);
-        let at = w.buf.len();
-        w.buf.extend_from_slice(&self.bytes);
-        w.buf.truncate(at + len);
+        w.attr_header(NLA_HDRLEN + self.byte_len(), sys::NFTA_DATA_VALUE);
+        self.put(w);
     }
 }
 
@@ -323,43 +339,22 @@ fn nested_elem(w: &mut Writer, e: &Elem<'_>) {
 }
 
 /// An element without data (an interval set's), the same bytes as
-/// [`nested_elem`] writes, assembled on the stack and appended as one
-/// fixed-size copy (there are tens of thousands per batch):
-/// `LIST_ELEM { [FLAGS be32,] KEY { VALUE key } }`.
+/// [`nested_elem`] writes, without going back to patch lengths (there are
+/// tens of thousands per batch): `LIST_ELEM { [FLAGS be32,] KEY { VALUE
+/// key } }`, every length known up front.
 fn set_elem(w: &mut Writer, e: &Elem<'_>) {
-    // LIST_ELEM, FLAGS (and its value), KEY and VALUE headers, the key.
-    const MAX: usize = 4 * NLA_HDRLEN + 4 + 16;
-    let mut b = [0u8; MAX];
-    let header = |len: usize, ty: u16| {
-        let [l0, l1] = (len as u16).to_ne_bytes();
-        let [t0, t1] = ty.to_ne_bytes();
-        [l0, l1, t0, t1]
-    };
-    let key_len = usize::from(e.key.len);
-    let value = header(NLA_HDRLEN + key_len, sys::NFTA_DATA_VALUE);
-    let key = header(
+    let key_len = e.key.byte_len();
+    let flags_len = if e.flags != 0 { NLA_HDRLEN + 4 } else { 0 };
+    let list_len = NLA_HDRLEN + flags_len + 2 * NLA_HDRLEN + key_len;
+    w.attr_header(list_len, sys::NFTA_LIST_ELEM | NLA_F_NESTED);
+    if e.flags != 0 {
+        w.attr_be32(sys::NFTA_SET_ELEM_FLAGS, e.flags);
+    }
+    w.attr_header(
         2 * NLA_HDRLEN + key_len,
         sys::NFTA_SET_ELEM_KEY | NLA_F_NESTED,
     );
-    let len = if e.flags == 0 {
-        b[4..8].copy_from_slice(&key);
-        b[8..12].copy_from_slice(&value);
-        b[12..28].copy_from_slice(&e.key.bytes);
-        12 + key_len
-    } else {
-        b[4..8].copy_from_slice(&header(NLA_HDRLEN + 4, sys::NFTA_SET_ELEM_FLAGS));
-        b[8..12].copy_from_slice(&e.flags.to_be_bytes());
-        b[12..16].copy_from_slice(&key);
-        b[16..20].copy_from_slice(&value);
-        b[20..36].copy_from_slice(&e.key.bytes);
-        20 + key_len
-    };
-    b[0..4].copy_from_slice(&header(len, sys::NFTA_LIST_ELEM | NLA_F_NESTED));
-    // Copy all of `b` (a fixed size: no call to memcpy), keep `len` bytes
-    // (4 and 16 byte keys need no padding).
-    let at = w.buf.len();
-    w.buf.extend_from_slice(&b);
-    w.buf.truncate(at + len);
+    e.key.write_value(w);
 }
 
 /// Writes the `NFT_MSG_NEWSETELEM` messages adding elements to one set,

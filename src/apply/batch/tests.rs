@@ -86,9 +86,7 @@ fn interval_elements_are_those_nft_sends() {
     let rs = sample();
     check_intervals(&rs.sets["s4"]).unwrap();
     let mut got: Vec<(Vec<u8>, u32)> = Vec::new();
-    for_interval_elems(&rs.sets["s4"], |e| {
-        got.push((e.key.as_bytes().to_vec(), e.flags))
-    });
+    for_interval_elems(&rs.sets["s4"], |e| got.push((e.key.to_vec(), e.flags)));
     assert_eq!(
         got,
         vec![
@@ -112,7 +110,7 @@ fn an_interval_up_to_the_last_address_has_no_end_element() {
     let mut got = Vec::new();
     for_interval_elems(&set, |e| got.push(e));
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].key.as_bytes(), &[0u8; 16]);
+    assert_eq!(got[0].key.to_vec(), vec![0u8; 16]);
     assert_eq!(got[0].flags, 0);
 }
 
