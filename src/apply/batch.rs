@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use rustables::{Chain as NftChain, MsgType, ProtocolFamily, Rule as NftRule, Table};
 
 use super::expr;
-use super::nfnl::{self, Elem, SetSpec, Writer, NLM_F_ACK, NLM_F_REQUEST};
+use super::nfnl::{self, Elem, Key, SetSpec, Writer, NLM_F_ACK, NLM_F_REQUEST};
 use crate::model::{AddrSet, Chain, ChainPolicy, Family, Hook, Interval, RuleSet, VerdictMap};
 
 /// Sequence number of the BATCH_BEGIN message.
@@ -28,31 +28,32 @@ pub const FIRST_SEQ: u32 = 1;
 /// 256, NUL included).
 const MAX_NAME_BYTES: usize = 255;
 
-/// What one message of the batch does, to name it in an error.
+/// What one message of the batch does, to name it in an error. Names and
+/// comments are borrowed from the encoded `RuleSet` (no copy per message).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Object {
+pub enum Object<'a> {
     /// BATCH_BEGIN; an error on it is an error of the whole commit.
     Commit,
-    Table(String),
-    TableDelete(String),
-    Map(String),
-    Set(String),
+    Table(&'a str),
+    TableDelete(&'a str),
+    Map(&'a str),
+    Set(&'a str),
     /// One NEWSETELEM message: `part` (0-based) of the set's elements.
     Elements {
-        set: String,
+        set: &'a str,
         part: usize,
     },
-    Chain(String),
+    Chain(&'a str),
     /// Rule number `index` (0-based) of `chain`.
     Rule {
-        chain: String,
+        chain: &'a str,
         index: usize,
-        comment: String,
+        comment: &'a str,
     },
     BatchEnd,
 }
 
-impl fmt::Display for Object {
+impl fmt::Display for Object<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Object::Commit => write!(f, "the transaction (commit)"),
@@ -80,15 +81,15 @@ impl fmt::Display for Object {
 
 /// The batch bytes and what each message does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encoded {
+pub struct Encoded<'a> {
     pub bytes: Vec<u8>,
     /// `objects[i]` is the message with sequence number `FIRST_SEQ + i`.
-    pub objects: Vec<Object>,
+    pub objects: Vec<Object<'a>>,
 }
 
-impl Encoded {
+impl<'a> Encoded<'a> {
     /// What the message with sequence number `seq` does.
-    pub fn object(&self, seq: u32) -> Option<&Object> {
+    pub fn object(&self, seq: u32) -> Option<&Object<'a>> {
         let i = seq.checked_sub(FIRST_SEQ)? as usize;
         self.objects.get(i)
     }
@@ -126,15 +127,16 @@ fn check_name(what: &str, name: &str) -> Result<(), EncodeError> {
 }
 
 /// The batch under construction: bytes and the object of each message.
-struct Stream {
+struct Stream<'a> {
     w: Writer,
-    objects: Vec<Object>,
+    objects: Vec<Object<'a>>,
 }
 
-impl Stream {
-    fn new() -> Stream {
+impl<'a> Stream<'a> {
+    /// A batch with room for `bytes` before its buffer grows.
+    fn new(bytes: usize) -> Stream<'a> {
         let mut s = Stream {
-            w: Writer::default(),
+            w: Writer::with_capacity(bytes),
             objects: Vec::new(),
         };
         nfnl::batch_begin(&mut s.w, FIRST_SEQ);
@@ -147,33 +149,36 @@ impl Stream {
     }
 
     /// Take the messages of a finalized rustables batch (without its BEGIN
-    /// and END), renumbered, one per object in `objects`.
-    fn push_rustables(&mut self, finalized: &[u8], objects: Vec<Object>) {
-        let msgs = nfnl::messages(finalized);
-        let inner = &msgs[1..msgs.len() - 1];
+    /// and END), renumbered, one per object in `objects`: copied in one
+    /// piece, then each header patched in place.
+    fn push_rustables(&mut self, finalized: &[u8], objects: impl IntoIterator<Item = Object<'a>>) {
+        // BATCH_BEGIN and BATCH_END carry no attributes.
+        let (begin, end) = (nfnl::BATCH_MSG_LEN, finalized.len() - nfnl::BATCH_MSG_LEN);
+        let mut at = self.w.buf.len();
+        self.w.buf.extend_from_slice(&finalized[begin..end]);
+        for o in objects {
+            let (len, flags) = nfnl::header_len_flags(&self.w.buf[at..])
+                .expect("rustables wrote one message per object");
+            let seq = self.next_seq();
+            nfnl::patch_header(&mut self.w.buf, at, seq, flags & !NLM_F_ACK);
+            self.objects.push(o);
+            self.w.last = at;
+            at += len;
+        }
         assert_eq!(
-            inner.len(),
-            objects.len(),
+            at,
+            self.w.buf.len(),
             "rustables wrote one message per object"
         );
-        for (m, o) in inner.iter().zip(objects) {
-            let start = self.w.buf.len();
-            self.w.buf.extend_from_slice(m.bytes);
-            let seq = self.next_seq();
-            nfnl::patch_header(&mut self.w.buf, start, seq, m.flags & !NLM_F_ACK);
-            self.objects.push(o);
-        }
     }
 
     /// Ask for an ACK on the last message, close the batch.
-    fn finish(mut self) -> Encoded {
-        if let Some(last) = nfnl::messages(&self.w.buf).last().copied() {
-            // The last message ends the buffer.
-            let start = self.w.buf.len() - last.bytes.len();
-            let seq = last.seq;
-            let flags = last.flags | NLM_F_ACK | NLM_F_REQUEST;
-            nfnl::patch_header(&mut self.w.buf, start, seq, flags);
-        }
+    fn finish(mut self) -> Encoded<'a> {
+        let last = self.w.last;
+        let (_, flags) = nfnl::header_len_flags(&self.w.buf[last..]).expect("a message");
+        let seq = self.next_seq() - 1;
+        let flags = flags | NLM_F_ACK | NLM_F_REQUEST;
+        nfnl::patch_header(&mut self.w.buf, last, seq, flags);
         let seq = self.next_seq();
         nfnl::batch_end(&mut self.w, seq);
         self.objects.push(Object::BatchEnd);
@@ -189,41 +194,73 @@ fn table(name: &str) -> Table {
 }
 
 /// A batch that only deletes table `inet <name>` (`--cleanup`).
-pub fn encode_delete_table(name: &str) -> Result<Encoded, EncodeError> {
+pub fn encode_delete_table(name: &str) -> Result<Encoded<'_>, EncodeError> {
     check_name("table", name)?;
     let mut b = rustables::Batch::new();
     b.add(&table(name), MsgType::Del);
-    let mut s = Stream::new();
-    s.push_rustables(&b.finalize(), vec![Object::TableDelete(name.into())]);
+    let mut s = Stream::new(256);
+    s.push_rustables(&b.finalize(), [Object::TableDelete(name)]);
     Ok(s.finish())
 }
 
-/// The batch that atomically replaces table `inet <rs.table>` with `rs`.
-pub fn encode(rs: &RuleSet) -> Result<Encoded, EncodeError> {
-    check_name("table", &rs.table)?;
-    let mut s = Stream::new();
+/// Rules per rustables batch: small batches stay inside the buffer rustables
+/// allocates for each (128 KiB), instead of one batch that grows by
+/// doubling and copying.
+const RULES_PER_BATCH: usize = 100;
 
-    // add table; delete table; add table
+/// About the size of the batch for `rs`, so that its buffer rarely grows:
+/// exact for sets and elements, an estimate for rules.
+fn size_hint(rs: &RuleSet) -> usize {
+    const SET_MSG: usize = 200;
+    let key_len = |f: Family| match f {
+        Family::V4 => 4,
+        Family::V6 => 16,
+    };
+    let sets: usize = rs
+        .sets
+        .iter()
+        .map(|(n, s)| SET_MSG + 2 * n.len() + s.elements.len() * 2 * (28 + key_len(s.family)))
+        .sum();
+    let maps: usize = rs
+        .maps
+        .iter()
+        .map(|(n, m)| {
+            let elems: usize = m
+                .elements
+                .values()
+                .map(|c| 48 + key_len(m.family) + c.len())
+                .sum();
+            SET_MSG + 2 * n.len() + elems
+        })
+        .sum();
+    let rules: usize = rs
+        .chains
+        .iter()
+        .map(|(n, c)| 128 + n.len() + c.rules.len() * (256 + n.len()))
+        .sum();
+    1024 + sets + maps + rules
+}
+
+/// The batch that atomically replaces table `inet <rs.table>` with `rs`.
+pub fn encode(rs: &RuleSet) -> Result<Encoded<'_>, EncodeError> {
+    check_name("table", &rs.table)?;
+    let mut s = Stream::new(size_hint(rs));
+
+    // add table; delete table; add table; every chain
     let t = table(&rs.table);
     let mut b = rustables::Batch::new();
     b.add(&t, MsgType::Add);
     b.add(&t, MsgType::Del);
     b.add(&t, MsgType::Add);
-    s.push_rustables(
-        &b.finalize(),
-        vec![
-            Object::Table(rs.table.clone()),
-            Object::TableDelete(rs.table.clone()),
-            Object::Table(rs.table.clone()),
-        ],
-    );
-
-    let mut b = rustables::Batch::new();
-    let mut objects = Vec::new();
+    let mut objects = vec![
+        Object::Table(&rs.table),
+        Object::TableDelete(&rs.table),
+        Object::Table(&rs.table),
+    ];
     for (name, chain) in &rs.chains {
         check_name("chain", name)?;
         b.add(&nft_chain(&t, name, chain), MsgType::Add);
-        objects.push(Object::Chain(name.clone()));
+        objects.push(Object::Chain(name));
     }
     s.push_rustables(&b.finalize(), objects);
 
@@ -238,20 +275,22 @@ pub fn encode(rs: &RuleSet) -> Result<Encoded, EncodeError> {
     }
 
     let mut b = rustables::Batch::new();
-    let mut objects = Vec::new();
+    let mut objects = Vec::with_capacity(RULES_PER_BATCH);
     for (name, chain) in &rs.chains {
         let nc = NftChain::new(&t).with_name(name.as_str());
         for (index, rule) in chain.rules.iter().enumerate() {
             let object = Object::Rule {
-                chain: name.clone(),
+                chain: name,
                 index,
-                comment: rule.comment.clone(),
+                comment: &rule.comment,
             };
-            b.add(
-                &nft_rule(&nc, rule).map_err(|r| invalid(&object, r))?,
-                MsgType::Add,
-            );
+            let r = nft_rule(&nc, rule).map_err(|r| invalid(&object, r))?;
+            b.add(&r, MsgType::Add);
             objects.push(object);
+            if objects.len() == RULES_PER_BATCH {
+                let full = std::mem::replace(&mut b, rustables::Batch::new());
+                s.push_rustables(&full.finalize(), objects.drain(..));
+            }
         }
     }
     s.push_rustables(&b.finalize(), objects);
@@ -278,18 +317,15 @@ fn nft_chain(t: &Table, name: &str, chain: &Chain) -> NftChain {
         .with_type(rustables::ChainType::Filter)
 }
 
+/// The rustables rule for `rule`.
 fn nft_rule(chain: &NftChain, rule: &crate::model::Rule) -> Result<NftRule, String> {
-    let mut exprs = Vec::new();
+    let mut r = NftRule::new(chain).map_err(|e| format!("{e:?}"))?;
     let mut deps = expr::Deps::default();
     for m in &rule.matches {
-        expr::push_match(&mut exprs, &mut deps, m).map_err(|e| e.to_string())?;
+        expr::push_match(&mut r, &mut deps, m).map_err(|e| e.to_string())?;
     }
-    expr::push_verdict(&mut exprs, &mut deps, rule.counter, &rule.verdict)
+    expr::push_verdict(&mut r, &mut deps, rule.counter, &rule.verdict)
         .map_err(|e| e.to_string())?;
-    let mut r = NftRule::new(chain).map_err(|e| format!("{e:?}"))?;
-    for e in exprs {
-        r.add_expr(e);
-    }
     if let Some(ud) = expr::comment_userdata(&rule.comment) {
         r.set_userdata(ud);
     }
@@ -304,20 +340,23 @@ fn key_spec(family: Family) -> (u32, u32) {
 }
 
 /// NEWSET of a verdict map (`is_map`) or an interval set.
-fn declare(s: &mut Stream, table: &str, name: &str, family: Family, is_map: bool, id: u32) {
+fn declare<'a>(
+    s: &mut Stream<'a>,
+    table: &str,
+    name: &'a str,
+    family: Family,
+    is_map: bool,
+    id: u32,
+) {
     let (key_type, key_len) = key_spec(family);
     let seq = s.next_seq();
     let (flags, data_type, object) = if is_map {
         // map NAME { type ipv4_addr : verdict; }
         let data = Some(nfnl::NFT_DATA_VERDICT);
-        (rustables::sys::NFT_SET_MAP, data, Object::Map(name.into()))
+        (rustables::sys::NFT_SET_MAP, data, Object::Map(name))
     } else {
         // set NAME { type ipv4_addr; flags interval; }
-        (
-            rustables::sys::NFT_SET_INTERVAL,
-            None,
-            Object::Set(name.into()),
-        )
+        (rustables::sys::NFT_SET_INTERVAL, None, Object::Set(name))
     };
     let spec = SetSpec {
         table,
@@ -332,16 +371,15 @@ fn declare(s: &mut Stream, table: &str, name: &str, family: Family, is_map: bool
     s.objects.push(object);
 }
 
-fn push_map(
-    s: &mut Stream,
+fn push_map<'a>(
+    s: &mut Stream<'a>,
     table: &str,
-    name: &str,
+    name: &'a str,
     map: &VerdictMap,
     id: u32,
 ) -> Result<(), EncodeError> {
     check_name("map", name)?;
     declare(s, table, name, map.family, true, id);
-    let mut elems = Vec::with_capacity(map.elements.len());
     for (addr, chain) in &map.elements {
         if Family::of(addr) != map.family {
             return Err(invalid(
@@ -350,43 +388,49 @@ fn push_map(
             ));
         }
         check_name("chain", chain)?;
-        elems.push(Elem {
-            key: expr::addr_bytes(addr),
-            flags: 0,
-            jump: Some(chain),
-        });
     }
-    push_elems(s, table, name, id, &elems);
+    let elems = map.elements.iter().map(|(addr, chain)| Elem {
+        key: Key::of(addr),
+        flags: 0,
+        jump: Some(chain),
+    });
+    push_elems(s, table, name, id, elems);
     Ok(())
 }
 
-fn push_set(
-    s: &mut Stream,
+fn push_set<'a>(
+    s: &mut Stream<'a>,
     table: &str,
-    name: &str,
+    name: &'a str,
     set: &AddrSet,
     id: u32,
 ) -> Result<(), EncodeError> {
     check_name("set", name)?;
     declare(s, table, name, set.family, false, id);
-    let elems = interval_elems(set).map_err(|r| invalid(format!("set {name}"), r))?;
-    push_elems(s, table, name, id, &elems);
+    check_intervals(set).map_err(|r| invalid(format!("set {name}"), r))?;
+    let mut m = nfnl::ElemMessages::new(table, name, id, s.next_seq());
+    for_interval_elems(set, |e| m.push(&mut s.w, &e));
+    let n = m.finish(&mut s.w);
+    push_parts(s, name, n);
     Ok(())
 }
 
-fn push_elems(s: &mut Stream, table: &str, name: &str, id: u32, elems: &[Elem<'_>]) {
+fn push_elems<'a, 'e>(
+    s: &mut Stream<'a>,
+    table: &str,
+    name: &'a str,
+    id: u32,
+    elems: impl IntoIterator<Item = Elem<'e>>,
+) {
     let first = s.next_seq();
-    let mut seq = first;
-    let n = nfnl::new_set_elems(&mut s.w, table, name, id, elems, || {
-        let this = seq;
-        seq += 1;
-        this
-    });
+    let n = nfnl::new_set_elems(&mut s.w, table, name, id, elems, first);
+    push_parts(s, name, n);
+}
+
+/// The objects of the `n` element messages of set `name`.
+fn push_parts<'a>(s: &mut Stream<'a>, name: &'a str, n: usize) {
     for part in 0..n {
-        s.objects.push(Object::Elements {
-            set: name.into(),
-            part,
-        });
+        s.objects.push(Object::Elements { set: name, part });
     }
 }
 
@@ -397,23 +441,17 @@ fn as_u128(a: &IpAddr) -> u128 {
     }
 }
 
-fn key_of(family: Family, v: u128) -> Vec<u8> {
+fn key_of(family: Family, v: u128) -> Key {
     match family {
-        Family::V4 => (v as u32).to_be_bytes().to_vec(),
-        Family::V6 => v.to_be_bytes().to_vec(),
+        Family::V4 => Key::v4(v as u32),
+        Family::V6 => Key::v6(v),
     }
 }
 
-/// The elements nft sends for an interval set: an interval-end element at
-/// the zero address when the first interval does not start there, then for
-/// each interval its start and (unless it ends at the all-ones address) an
-/// interval-end element at the first address after it.
-fn interval_elems(set: &AddrSet) -> Result<Vec<Elem<'static>>, String> {
-    let max = match set.family {
-        Family::V4 => u32::MAX as u128,
-        Family::V6 => u128::MAX,
-    };
-    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
+/// The intervals of `set` can be sent as interval elements: of the set's
+/// family, each ending after it starts and before the next one starts
+/// (with a gap: touching intervals must have been merged).
+fn check_intervals(set: &AddrSet) -> Result<(), String> {
     let mut prev_end: Option<u128> = None;
     for Interval { start, end } in &set.elements {
         if Family::of(start) != set.family || Family::of(end) != set.family {
@@ -423,34 +461,50 @@ fn interval_elems(set: &AddrSet) -> Result<Vec<Elem<'static>>, String> {
         if lo > hi {
             return Err(format!("interval {start}-{end} ends before it starts"));
         }
-        match prev_end {
-            None if lo != 0 => out.push(Elem {
-                key: key_of(set.family, 0),
-                flags: nfnl::NFT_SET_ELEM_INTERVAL_END,
-                jump: None,
-            }),
-            Some(p) if p == max || p + 1 >= lo => {
-                return Err(format!(
-                    "interval {start}-{end} overlaps or touches the one before (intervals must be sorted and merged)"
-                ));
-            }
-            _ => {}
-        }
-        out.push(Elem {
-            key: key_of(set.family, lo),
-            flags: 0,
-            jump: None,
-        });
-        if hi != max {
-            out.push(Elem {
-                key: key_of(set.family, hi + 1),
-                flags: nfnl::NFT_SET_ELEM_INTERVAL_END,
-                jump: None,
-            });
+        if prev_end.is_some_and(|p| p == max_addr(set.family) || p + 1 >= lo) {
+            return Err(format!(
+                "interval {start}-{end} overlaps or touches the one before (intervals must be sorted and merged)"
+            ));
         }
         prev_end = Some(hi);
     }
-    Ok(out)
+    Ok(())
+}
+
+fn max_addr(family: Family) -> u128 {
+    match family {
+        Family::V4 => u32::MAX as u128,
+        Family::V6 => u128::MAX,
+    }
+}
+
+/// The elements nft sends for an interval set (checked by
+/// [`check_intervals`]), in order, to `f`: an interval-end element at the
+/// zero address when the first interval does not start there, then for
+/// each interval its start and (unless it ends at the all-ones address) an
+/// interval-end element at the first address after it.
+fn for_interval_elems(set: &AddrSet, mut f: impl FnMut(Elem<'static>)) {
+    let family = set.family;
+    let elem = |v: u128, flags: u32| Elem {
+        key: key_of(family, v),
+        flags,
+        jump: None,
+    };
+    let end = nfnl::NFT_SET_ELEM_INTERVAL_END;
+    if set
+        .elements
+        .first()
+        .is_some_and(|iv| as_u128(&iv.start) != 0)
+    {
+        f(elem(0, end));
+    }
+    for iv in &set.elements {
+        let (lo, hi) = (as_u128(&iv.start), as_u128(&iv.end));
+        f(elem(lo, 0));
+        if hi != max_addr(family) {
+            f(elem(hi + 1, end));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,26 @@ use rustables::expr::{
     Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, Immediate, Lookup, Meta, MetaType,
     Payload, RawExpression, Register, VerdictKind,
 };
-use rustables::Set;
 
 use crate::model::{AddrField, Family, Match, Verdict};
+
+/// Where the expressions of a rule go: straight into the rustables rule
+/// (no intermediate list to move them through), or a `Vec` in tests.
+pub trait Exprs {
+    fn add(&mut self, e: impl Into<RawExpression>);
+}
+
+impl Exprs for Vec<RawExpression> {
+    fn add(&mut self, e: impl Into<RawExpression>) {
+        self.push(e.into());
+    }
+}
+
+impl Exprs for rustables::Rule {
+    fn add(&mut self, e: impl Into<RawExpression>) {
+        self.add_expr(e);
+    }
+}
 
 /// `NFT_PAYLOAD_NETWORK_HEADER`.
 const NETWORK_HEADER: u32 = 1;
@@ -46,7 +63,7 @@ pub struct Deps {
 /// `meta nfproto ipv4|ipv6` (the dependency nft adds before the first
 /// `ip`/`ip6` header field of a rule in an inet table), then the address
 /// field loaded into reg 1.
-fn addr_field(out: &mut Vec<RawExpression>, deps: &mut Deps, field: AddrField, family: Family) {
+fn addr_field(out: &mut impl Exprs, deps: &mut Deps, field: AddrField, family: Family) {
     let (proto, offset, len) = match (family, field) {
         (Family::V4, AddrField::Saddr) => (NFPROTO_IPV4, 12, 4), // ip saddr
         (Family::V4, AddrField::Daddr) => (NFPROTO_IPV4, 16, 4), // ip daddr
@@ -55,12 +72,12 @@ fn addr_field(out: &mut Vec<RawExpression>, deps: &mut Deps, field: AddrField, f
     };
     if deps.nfproto != Some(family) {
         // meta nfproto ipv4 / ipv6
-        out.push(Meta::new(MetaType::NfProto).into());
-        out.push(Cmp::new(CmpOp::Eq, [proto]).into());
+        out.add(Meta::new(MetaType::NfProto));
+        out.add(Cmp::new(CmpOp::Eq, [proto]));
         deps.nfproto = Some(family);
     }
     // ip saddr / ip daddr / ip6 saddr / ip6 daddr (loaded into reg 1)
-    out.push(load(NETWORK_HEADER, offset, len).into());
+    out.add(load(NETWORK_HEADER, offset, len));
 }
 
 /// An address in network byte order (4 or 16 bytes).
@@ -71,57 +88,55 @@ pub fn addr_bytes(addr: &IpAddr) -> Vec<u8> {
     }
 }
 
-/// A named set or map reference for a lookup.
-fn lookup(name: &str) -> Result<Lookup, ExprError> {
-    Lookup::new(&Set::default().with_name(name))
-        .map_err(|e| ExprError(format!("lookup of set {name}: {e:?}")))
+/// A lookup of the address in reg 1 in the named set or map: what
+/// `Lookup::new` makes of a `Set` that has only a name (no set id: the
+/// kernel finds the set by name, as it does for nft's own rules), built
+/// without the intermediate `Set`.
+fn lookup(name: &str) -> Lookup {
+    Lookup::default().with_set(name).with_sreg(Register::Reg1)
 }
 
 /// `lo == hi`: `<field> == lo`; else `<field> >= lo <field> <= hi`, each
 /// comparison with its own load, as nft emits two relational statements.
-fn range(out: &mut Vec<RawExpression>, payload: Payload, lo: Vec<u8>, hi: Vec<u8>) {
-    out.push(payload.into());
+fn range(out: &mut impl Exprs, payload: Payload, lo: Vec<u8>, hi: Vec<u8>) {
+    out.add(payload);
     if lo == hi {
-        out.push(Cmp::new(CmpOp::Eq, lo).into());
+        out.add(Cmp::new(CmpOp::Eq, lo));
     } else {
-        out.push(Cmp::new(CmpOp::Gte, lo).into());
-        out.push(payload.into());
-        out.push(Cmp::new(CmpOp::Lte, hi).into());
+        out.add(Cmp::new(CmpOp::Gte, lo));
+        out.add(payload);
+        out.add(Cmp::new(CmpOp::Lte, hi));
     }
 }
 
 /// Append the expressions of one match.
-pub fn push_match(
-    out: &mut Vec<RawExpression>,
-    deps: &mut Deps,
-    m: &Match,
-) -> Result<(), ExprError> {
+pub fn push_match(out: &mut impl Exprs, deps: &mut Deps, m: &Match) -> Result<(), ExprError> {
     match m {
         Match::CtState(states) => {
             // ct state established,related:
             // [ ct load state => reg 1 ] [ bitwise reg 1 = (reg 1 & MASK) ^ 0 ]
             // [ cmp neq reg 1 0 ]  (the state bits are host-endian u32)
-            out.push(Conntrack::new(ConntrackKey::State).into());
+            out.add(Conntrack::new(ConntrackKey::State));
             let mask = states.0.to_ne_bytes();
             let bw = Bitwise::new(mask.to_vec(), vec![0u8; 4])
                 .map_err(|e| ExprError(format!("ct state mask: {e:?}")))?;
-            out.push(bw.into());
-            out.push(Cmp::new(CmpOp::Neq, vec![0u8; 4]).into());
+            out.add(bw);
+            out.add(Cmp::new(CmpOp::Neq, vec![0u8; 4]));
         }
         Match::AddrInSet { field, family, set } => {
             // ip saddr @set: [ lookup reg 1 set SET ]
             addr_field(out, deps, *field, *family);
-            out.push(lookup(set)?.into());
+            out.add(lookup(set));
         }
         Match::AddrEq { field, addr } => {
             // ip saddr 198.18.0.1: [ cmp eq reg 1 ADDR ]
             addr_field(out, deps, *field, Family::of(addr));
-            out.push(Cmp::new(CmpOp::Eq, addr_bytes(addr)).into());
+            out.add(Cmp::new(CmpOp::Eq, addr_bytes(addr)));
         }
         Match::L4Proto(p) => {
             // meta l4proto tcp: [ meta load l4proto => reg 1 ] [ cmp eq reg 1 6 ]
-            out.push(Meta::new(MetaType::L4Proto).into());
-            out.push(Cmp::new(CmpOp::Eq, [p.number()]).into());
+            out.add(Meta::new(MetaType::L4Proto));
+            out.add(Cmp::new(CmpOp::Eq, [p.number()]));
         }
         Match::Dport { lo, hi } => {
             // th dport 80 / th dport >= lo th dport <= hi:
@@ -147,14 +162,14 @@ pub fn push_match(
 /// Append the statements that end a rule: `counter` when asked, then the
 /// verdict.
 pub fn push_verdict(
-    out: &mut Vec<RawExpression>,
+    out: &mut impl Exprs,
     deps: &mut Deps,
     counter: bool,
     v: &Verdict,
 ) -> Result<(), ExprError> {
     if counter {
         // counter: [ counter pkts 0 bytes 0 ]
-        out.push(Counter::default().into());
+        out.add(Counter::default());
     }
     let kind = match v {
         Verdict::Accept => VerdictKind::Accept, // accept: [ immediate reg 0 accept ]
@@ -167,11 +182,11 @@ pub fn push_verdict(
         Verdict::Vmap { field, family, map } => {
             // ip saddr vmap @map: [ lookup reg 1 set MAP dreg 0 ]
             addr_field(out, deps, *field, *family);
-            out.push(lookup(map)?.with_dreg(Register::Verdict).into());
+            out.add(lookup(map).with_dreg(Register::Verdict));
             return Ok(());
         }
     };
-    out.push(Immediate::new_verdict(kind).into());
+    out.add(Immediate::new_verdict(kind));
     Ok(())
 }
 
@@ -181,15 +196,18 @@ pub fn push_verdict(
 /// control characters replaced, at most 128 bytes), so `nft list` shows the
 /// same comment either way. Empty comment: no user data.
 pub fn comment_userdata(comment: &str) -> Option<Vec<u8>> {
-    let text = crate::render::comment_text(comment);
-    if text.is_empty() {
+    if comment.is_empty() {
         return None;
     }
-    let mut v = Vec::with_capacity(text.len() + 3);
-    v.push(0); // NFTNL_UDATA_RULE_COMMENT
-    v.push((text.len() + 1) as u8);
-    v.extend_from_slice(text.as_bytes());
-    v.push(0);
+    // Type and length first (the length patched below), then the text
+    // written in place, then the NUL: one allocation.
+    let mut v = String::with_capacity(comment.len().min(crate::render::MAX_COMMENT_BYTES) + 3);
+    v.push('\0'); // NFTNL_UDATA_RULE_COMMENT
+    v.push('\0');
+    crate::render::push_comment_text(&mut v, comment);
+    v.push('\0');
+    let mut v = v.into_bytes();
+    v[1] = (v.len() - 2) as u8; // text and NUL: at most 129
     Some(v)
 }
 

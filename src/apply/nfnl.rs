@@ -14,6 +14,8 @@
 //! Must not: open sockets, know about the `RuleSet`, or decide what goes in
 //! a batch (that is `batch`).
 
+use std::net::IpAddr;
+
 use rustables::sys;
 
 /// Netlink message header length.
@@ -63,12 +65,24 @@ fn align4(n: usize) -> usize {
 #[derive(Debug, Default)]
 pub struct Writer {
     pub buf: Vec<u8>,
+    /// Offset of the last message begun with [`Writer::begin`] (or
+    /// appended whole and recorded by its writer).
+    pub last: usize,
 }
 
 impl Writer {
+    /// A writer whose buffer holds `bytes` before it grows.
+    pub fn with_capacity(bytes: usize) -> Writer {
+        Writer {
+            buf: Vec::with_capacity(bytes),
+            last: 0,
+        }
+    }
+
     /// Start a message; returns its offset, to pass to [`Writer::end`].
     pub fn begin(&mut self, msg_type: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
         let start = self.buf.len();
+        self.last = start;
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // length, patched by end()
         self.buf.extend_from_slice(&msg_type.to_ne_bytes());
         self.buf.extend_from_slice(&flags.to_ne_bytes());
@@ -87,31 +101,45 @@ impl Writer {
     }
 
     pub fn attr(&mut self, ty: u16, payload: &[u8]) {
-        let len = (NLA_HDRLEN + payload.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(payload);
-        self.buf.resize(align4(self.buf.len()), 0);
+        self.attr_parts(ty, payload, &[]);
+    }
+
+    /// An attribute header: length (header included) and type.
+    fn attr_header(&mut self, len: usize, ty: u16) {
+        let [l0, l1] = (len as u16).to_ne_bytes();
+        let [t0, t1] = ty.to_ne_bytes();
+        self.buf.extend_from_slice(&[l0, l1, t0, t1]);
+    }
+
+    /// Zero bytes up to the next multiple of 4.
+    fn pad(&mut self) {
+        let pad = align4(self.buf.len()) - self.buf.len();
+        self.buf.extend_from_slice(&[0; 3][..pad]);
+    }
+
+    /// An attribute whose payload is `head` then `tail`.
+    fn attr_parts(&mut self, ty: u16, head: &[u8], tail: &[u8]) {
+        self.attr_header(NLA_HDRLEN + head.len() + tail.len(), ty);
+        self.buf.extend_from_slice(head);
+        self.buf.extend_from_slice(tail);
+        self.pad();
     }
 
     pub fn attr_be32(&mut self, ty: u16, v: u32) {
-        self.attr(ty, &v.to_be_bytes());
+        // Header and a 4-byte payload: always aligned.
+        self.attr_header(NLA_HDRLEN + 4, ty);
+        self.buf.extend_from_slice(&v.to_be_bytes());
     }
 
     /// A NUL-terminated string attribute.
     pub fn attr_str(&mut self, ty: u16, s: &str) {
-        let mut v = Vec::with_capacity(s.len() + 1);
-        v.extend_from_slice(s.as_bytes());
-        v.push(0);
-        self.attr(ty, &v);
+        self.attr_parts(ty, s.as_bytes(), &[0]);
     }
 
     /// Open a nested attribute; returns its offset for [`Writer::nest_end`].
     pub fn nest_begin(&mut self, ty: u16) -> usize {
         let start = self.buf.len();
-        self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf
-            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.attr_header(0, ty | NLA_F_NESTED);
         start
     }
 
@@ -210,23 +238,78 @@ pub fn new_set(w: &mut Writer, seq: u32, spec: &SetSpec<'_>) {
     w.end(s);
 }
 
-/// One set element: a key (4 or 16 address bytes, network order), its
-/// flags, and for a verdict map the chain to jump to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The key of a set element: 4 or 16 address bytes in network order, kept
+/// inline (no allocation per element).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Key {
+    /// An IPv4 address as a number.
+    pub fn v4(addr: u32) -> Key {
+        let mut bytes = [0; 16];
+        bytes[..4].copy_from_slice(&addr.to_be_bytes());
+        Key { bytes, len: 4 }
+    }
+
+    /// An IPv6 address as a number.
+    pub fn v6(addr: u128) -> Key {
+        Key {
+            bytes: addr.to_be_bytes(),
+            len: 16,
+        }
+    }
+
+    pub fn of(addr: &IpAddr) -> Key {
+        match addr {
+            IpAddr::V4(a) => Key::v4(u32::from(*a)),
+            IpAddr::V6(a) => Key::v6(u128::from(*a)),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// `NFTA_DATA_VALUE` with the key; fixed-size copies only (4 and 16
+    /// are multiples of 4: no padding).
+    fn write_value(&self, w: &mut Writer) {
+        let len = usize::from(self.len);
+        w.attr_header(NLA_HDRLEN + len, sys::NFTA_DATA_VALUE);
+        let at = w.buf.len();
+        w.buf.extend_from_slice(&self.bytes);
+        w.buf.truncate(at + len);
+    }
+}
+
+/// One set element: its key, its flags, and for a verdict map the chain to
+/// jump to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elem<'a> {
-    pub key: Vec<u8>,
+    pub key: Key,
     pub flags: u32,
     pub jump: Option<&'a str>,
 }
 
 /// Append one `NFTA_LIST_ELEM` to the open element list.
 fn elem(w: &mut Writer, e: &Elem<'_>) {
+    if e.jump.is_none() {
+        set_elem(w, e);
+    } else {
+        nested_elem(w, e);
+    }
+}
+
+/// [`elem`], attribute by attribute.
+fn nested_elem(w: &mut Writer, e: &Elem<'_>) {
     let el = w.nest_begin(sys::NFTA_LIST_ELEM);
     if e.flags != 0 {
         w.attr_be32(sys::NFTA_SET_ELEM_FLAGS, e.flags);
     }
     let key = w.nest_begin(sys::NFTA_SET_ELEM_KEY);
-    w.attr(sys::NFTA_DATA_VALUE, &e.key);
+    e.key.write_value(w);
     w.nest_end(key);
     if let Some(chain) = e.jump {
         let data = w.nest_begin(sys::NFTA_SET_ELEM_DATA);
@@ -239,47 +322,141 @@ fn elem(w: &mut Writer, e: &Elem<'_>) {
     w.nest_end(el);
 }
 
-/// `NFT_MSG_NEWSETELEM` messages adding `elems` to set `name` (id `set_id`),
-/// each message under [`MAX_ELEM_MSG_BYTES`]. `next_seq` gives each message
-/// its sequence number; returns how many messages were written.
-pub fn new_set_elems(
+/// An element without data (an interval set's), the same bytes as
+/// [`nested_elem`] writes, assembled on the stack and appended as one
+/// fixed-size copy (there are tens of thousands per batch):
+/// `LIST_ELEM { [FLAGS be32,] KEY { VALUE key } }`.
+fn set_elem(w: &mut Writer, e: &Elem<'_>) {
+    // LIST_ELEM, FLAGS (and its value), KEY and VALUE headers, the key.
+    const MAX: usize = 4 * NLA_HDRLEN + 4 + 16;
+    let mut b = [0u8; MAX];
+    let header = |len: usize, ty: u16| {
+        let [l0, l1] = (len as u16).to_ne_bytes();
+        let [t0, t1] = ty.to_ne_bytes();
+        [l0, l1, t0, t1]
+    };
+    let key_len = usize::from(e.key.len);
+    let value = header(NLA_HDRLEN + key_len, sys::NFTA_DATA_VALUE);
+    let key = header(
+        2 * NLA_HDRLEN + key_len,
+        sys::NFTA_SET_ELEM_KEY | NLA_F_NESTED,
+    );
+    let len = if e.flags == 0 {
+        b[4..8].copy_from_slice(&key);
+        b[8..12].copy_from_slice(&value);
+        b[12..28].copy_from_slice(&e.key.bytes);
+        12 + key_len
+    } else {
+        b[4..8].copy_from_slice(&header(NLA_HDRLEN + 4, sys::NFTA_SET_ELEM_FLAGS));
+        b[8..12].copy_from_slice(&e.flags.to_be_bytes());
+        b[12..16].copy_from_slice(&key);
+        b[16..20].copy_from_slice(&value);
+        b[20..36].copy_from_slice(&e.key.bytes);
+        20 + key_len
+    };
+    b[0..4].copy_from_slice(&header(len, sys::NFTA_LIST_ELEM | NLA_F_NESTED));
+    // Copy all of `b` (a fixed size: no call to memcpy), keep `len` bytes
+    // (4 and 16 byte keys need no padding).
+    let at = w.buf.len();
+    w.buf.extend_from_slice(&b);
+    w.buf.truncate(at + len);
+}
+
+/// Writes the `NFT_MSG_NEWSETELEM` messages adding elements to one set,
+/// each message under [`MAX_ELEM_MSG_BYTES`]: an element that would make
+/// the current message longer starts the next one.
+pub struct ElemMessages<'a> {
+    table: &'a str,
+    name: &'a str,
+    set_id: u32,
+    /// Sequence number of the next message.
+    seq: u32,
+    /// The message being written: its offset, its element list's offset,
+    /// how many elements it holds.
+    open: Option<(usize, usize, usize)>,
+    written: usize,
+}
+
+impl<'a> ElemMessages<'a> {
+    /// Messages for set `name` (id `set_id`) numbered from `first_seq`.
+    pub fn new(table: &'a str, name: &'a str, set_id: u32, first_seq: u32) -> ElemMessages<'a> {
+        ElemMessages {
+            table,
+            name,
+            set_id,
+            seq: first_seq,
+            open: None,
+            written: 0,
+        }
+    }
+
+    fn begin(&mut self, w: &mut Writer) -> (usize, usize, usize) {
+        let s = w.begin(
+            nft_msg_type(sys::NFT_MSG_NEWSETELEM),
+            NLM_F_REQUEST | NLM_F_CREATE,
+            self.seq,
+            NFPROTO_INET,
+            0,
+        );
+        self.seq += 1;
+        w.attr_str(sys::NFTA_SET_ELEM_LIST_TABLE, self.table);
+        w.attr_str(sys::NFTA_SET_ELEM_LIST_SET, self.name);
+        w.attr_be32(sys::NFTA_SET_ELEM_LIST_SET_ID, self.set_id);
+        let list = w.nest_begin(sys::NFTA_SET_ELEM_LIST_ELEMENTS);
+        (s, list, 0)
+    }
+
+    fn end(&mut self, w: &mut Writer) {
+        if let Some((s, list, _)) = self.open.take() {
+            w.nest_end(list);
+            w.end(s);
+            self.written += 1;
+        }
+    }
+
+    /// Append one element.
+    pub fn push(&mut self, w: &mut Writer, e: &Elem<'_>) {
+        let (s, list, taken) = match self.open {
+            Some(open) => open,
+            None => self.begin(w),
+        };
+        let before = w.buf.len();
+        elem(w, e);
+        if taken > 0 && w.buf.len() - s > MAX_ELEM_MSG_BYTES {
+            // Too long: this element starts the next message.
+            w.buf.truncate(before);
+            self.open = Some((s, list, taken));
+            self.end(w);
+            self.open = None;
+            return self.push(w, e);
+        }
+        self.open = Some((s, list, taken + 1));
+    }
+
+    /// Close the last message; returns how many messages were written (none
+    /// for no elements).
+    pub fn finish(mut self, w: &mut Writer) -> usize {
+        self.end(w);
+        self.written
+    }
+}
+
+/// `NFT_MSG_NEWSETELEM` messages adding `elems` to set `name` (id
+/// `set_id`), numbered from `first_seq` (see [`ElemMessages`]); returns how
+/// many messages were written.
+pub fn new_set_elems<'a>(
     w: &mut Writer,
     table: &str,
     name: &str,
     set_id: u32,
-    elems: &[Elem<'_>],
-    mut next_seq: impl FnMut() -> u32,
+    elems: impl IntoIterator<Item = Elem<'a>>,
+    first_seq: u32,
 ) -> usize {
-    let mut written = 0;
-    let mut rest = elems;
-    while !rest.is_empty() {
-        let s = w.begin(
-            nft_msg_type(sys::NFT_MSG_NEWSETELEM),
-            NLM_F_REQUEST | NLM_F_CREATE,
-            next_seq(),
-            NFPROTO_INET,
-            0,
-        );
-        w.attr_str(sys::NFTA_SET_ELEM_LIST_TABLE, table);
-        w.attr_str(sys::NFTA_SET_ELEM_LIST_SET, name);
-        w.attr_be32(sys::NFTA_SET_ELEM_LIST_SET_ID, set_id);
-        let list = w.nest_begin(sys::NFTA_SET_ELEM_LIST_ELEMENTS);
-        let mut taken = 0;
-        for e in rest {
-            let before = w.buf.len();
-            elem(w, e);
-            if taken > 0 && w.buf.len() - s > MAX_ELEM_MSG_BYTES {
-                w.buf.truncate(before);
-                break;
-            }
-            taken += 1;
-        }
-        w.nest_end(list);
-        w.end(s);
-        written += 1;
-        rest = &rest[taken..];
+    let mut m = ElemMessages::new(table, name, set_id, first_seq);
+    for e in elems {
+        m.push(w, &e);
     }
-    written
+    m.finish(w)
 }
 
 /// One message of a byte stream of netlink messages.
@@ -328,6 +505,21 @@ pub fn attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
+/// Length of a BATCH_BEGIN or BATCH_END message: a header and the nfgenmsg.
+pub const BATCH_MSG_LEN: usize = NLMSG_HDRLEN + NFGENMSG_LEN;
+
+/// Length (padded to 4 bytes) and flags of the message at the start of
+/// `buf`; `None` when its header is cut or its length does not fit.
+pub fn header_len_flags(buf: &[u8]) -> Option<(usize, u16)> {
+    let header = buf.get(..NLMSG_HDRLEN)?;
+    let len = u32::from_ne_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    if len < NLMSG_HDRLEN || len > buf.len() {
+        return None;
+    }
+    let flags = u16::from_ne_bytes([header[6], header[7]]);
+    Some((align4(len).min(buf.len()), flags))
+}
+
 /// Set the sequence number and flags of the message at `start` in `buf`.
 pub fn patch_header(buf: &mut [u8], start: usize, seq: u32, flags: u16) {
     buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
@@ -348,11 +540,11 @@ mod tests {
         // in table `t` (set id 1), seq 4, without its header flags.
         let mut w = Writer::default();
         let e = Elem {
-            key: vec![198, 18, 0, 1],
+            key: Key::v4(0xc612_0001), // 198.18.0.1
             flags: 0,
             jump: Some("c"),
         };
-        let n = new_set_elems(&mut w, "t", "m4", 1, &[e], || 4);
+        let n = new_set_elems(&mut w, "t", "m4", 1, [e], 4);
         assert_eq!(n, 1);
         assert_eq!(w.buf.len(), 88, "nft's message is 88 bytes long");
         let attrs = &w.buf[NFNL_PAYLOAD_OFFSET..];
@@ -445,6 +637,50 @@ mod tests {
     }
 
     #[test]
+    fn an_interval_end_element_is_encoded_as_nft_sends_it() {
+        // `nft --debug=netlink`: element 198.18.1.0 with flags 1
+        // (INTERVAL_END): LIST_ELEM { FLAGS, KEY { VALUE } }.
+        let mut w = Writer::default();
+        let e = Elem {
+            key: Key::v4(0xc612_0100),
+            flags: NFT_SET_ELEM_INTERVAL_END,
+            jump: None,
+        };
+        elem(&mut w, &e);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            24, 0, 1, 0x80,
+            8, 0, 3, 0, 0, 0, 0, 1,
+            12, 0, 1, 0x80, 8, 0, 1, 0, 198, 18, 1, 0,
+        ];
+        assert_eq!(w.buf, want);
+    }
+
+    #[test]
+    fn set_elements_written_in_one_copy_equal_those_written_attribute_by_attribute() {
+        let keys = [
+            Key::v4(0),
+            Key::v4(0xc612_0001),
+            Key::v6(0),
+            Key::v6(0xfd00_0198_0018 << 80 | 0x10),
+            Key::v6(u128::MAX),
+        ];
+        for key in keys {
+            for flags in [0, NFT_SET_ELEM_INTERVAL_END] {
+                let e = Elem {
+                    key,
+                    flags,
+                    jump: None,
+                };
+                let (mut fast, mut nested) = (Writer::default(), Writer::default());
+                set_elem(&mut fast, &e);
+                nested_elem(&mut nested, &e);
+                assert_eq!(fast.buf, nested.buf, "{e:?}");
+            }
+        }
+    }
+
+    #[test]
     fn batch_framing_is_the_one_nft_sends() {
         // BATCH_BEGIN / END: 20 bytes, REQUEST, nfgenmsg res_id 10 (nftables)
         // in big endian.
@@ -465,17 +701,13 @@ mod tests {
     fn element_lists_are_split_below_64_kib_and_keep_every_element() {
         let elems: Vec<Elem<'_>> = (0..20_000u32)
             .map(|i| Elem {
-                key: i.to_be_bytes().to_vec(),
+                key: Key::v4(i),
                 flags: (i % 2) * NFT_SET_ELEM_INTERVAL_END,
                 jump: None,
             })
             .collect();
         let mut w = Writer::default();
-        let mut seq = 10;
-        let n = new_set_elems(&mut w, "t", "s", 1, &elems, || {
-            seq += 1;
-            seq
-        });
+        let n = new_set_elems(&mut w, "t", "s", 1, elems, 11);
         let msgs = messages(&w.buf);
         assert_eq!(msgs.len(), n);
         assert!(n > 1, "20,000 elements need several messages");

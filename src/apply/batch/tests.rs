@@ -40,7 +40,8 @@ fn sample() -> RuleSet {
 
 #[test]
 fn the_batch_replaces_the_table_then_adds_maps_sets_chains_and_rules_in_order() {
-    let enc = encode(&sample()).unwrap();
+    let rs = sample();
+    let enc = encode(&rs).unwrap();
     let msgs = messages(&enc.bytes);
     assert_eq!(
         msgs.iter().map(|m| m.bytes.len()).sum::<usize>(),
@@ -70,7 +71,7 @@ fn the_batch_replaces_the_table_then_adds_maps_sets_chains_and_rules_in_order() 
             "ACK flag of message {i}"
         );
     }
-    assert_eq!(enc.object(FIRST_SEQ + 6), Some(&Object::Map("m4".into())));
+    assert_eq!(enc.object(FIRST_SEQ + 6), Some(&Object::Map("m4")));
     assert_eq!(
         enc.object(FIRST_SEQ + 10).unwrap().to_string(),
         "rule 0 in chain c (comment \"ns/pol\")"
@@ -83,11 +84,11 @@ fn interval_elements_are_those_nft_sends() {
     // `nft --debug=netlink` for `elements = { 198.18.0.0/24, 198.18.5.1 }`:
     // 0.0.0.0 end, 198.18.0.0, 198.18.1.0 end, 198.18.5.1, 198.18.5.2 end.
     let rs = sample();
-    let got: Vec<(Vec<u8>, u32)> = interval_elems(&rs.sets["s4"])
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.key, e.flags))
-        .collect();
+    check_intervals(&rs.sets["s4"]).unwrap();
+    let mut got: Vec<(Vec<u8>, u32)> = Vec::new();
+    for_interval_elems(&rs.sets["s4"], |e| {
+        got.push((e.key.as_bytes().to_vec(), e.flags))
+    });
     assert_eq!(
         got,
         vec![
@@ -107,9 +108,11 @@ fn an_interval_up_to_the_last_address_has_no_end_element() {
         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
     );
     let set = AddrSet::new(Family::V6, vec![all], "");
-    let got = interval_elems(&set).unwrap();
+    check_intervals(&set).unwrap();
+    let mut got = Vec::new();
+    for_interval_elems(&set, |e| got.push(e));
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].key, vec![0u8; 16]);
+    assert_eq!(got[0].key.as_bytes(), &[0u8; 16]);
     assert_eq!(got[0].flags, 0);
 }
 
@@ -129,7 +132,8 @@ fn overlapping_or_foreign_family_intervals_are_refused_naming_the_set() {
 
 #[test]
 fn a_rule_comment_becomes_rule_user_data() {
-    let enc = encode(&sample()).unwrap();
+    let rs = sample();
+    let enc = encode(&rs).unwrap();
     let msgs = messages(&enc.bytes);
     let rule = msgs[10].bytes;
     let ud = attrs(&rule[NFNL_PAYLOAD_OFFSET..])
@@ -144,13 +148,31 @@ fn cleanup_is_one_table_deletion() {
     let enc = encode_delete_table("fnp").unwrap();
     let kinds: Vec<u16> = messages(&enc.bytes).iter().map(|m| m.msg_type).collect();
     assert_eq!(kinds, vec![0x10, 0xa02, 0x11]);
-    assert_eq!(
-        enc.object(FIRST_SEQ + 1),
-        Some(&Object::TableDelete("fnp".into()))
-    );
+    assert_eq!(enc.object(FIRST_SEQ + 1), Some(&Object::TableDelete("fnp")));
 }
 
 #[test]
 fn encoding_is_deterministic() {
     assert_eq!(encode(&sample()).unwrap(), encode(&sample()).unwrap());
+}
+
+#[test]
+fn only_the_last_message_asks_for_an_ack_whatever_kind_it_is() {
+    // No chains, so no rules: the batch ends with the elements of the last
+    // set (a message the project writes itself, not rustables).
+    let mut only_sets = sample();
+    only_sets.chains.clear();
+    // No sets or maps either: the batch ends with the table.
+    let mut bare = only_sets.clone();
+    bare.sets.clear();
+    bare.maps.clear();
+    for (rs, last_kind) in [(only_sets, 0xa0c), (bare, 0xa00)] {
+        let enc = encode(&rs).unwrap();
+        let msgs = messages(&enc.bytes);
+        let acked: Vec<usize> = (0..msgs.len())
+            .filter(|&i| msgs[i].flags & NLM_F_ACK != 0)
+            .collect();
+        assert_eq!(acked, vec![msgs.len() - 2], "{:?}", enc.objects);
+        assert_eq!(msgs[msgs.len() - 2].msg_type, last_kind);
+    }
 }
