@@ -124,6 +124,9 @@ pub struct Builder<'c, 'a> {
     /// selection, per direction: rules with the same peers skip recomputing
     /// the addresses.
     by_resolved: BTreeMap<(Dir, Rc<Resolved>), [Option<usize>; 2]>,
+    /// The same, by the address of the `Resolved` (only looked up; every
+    /// `Rc` lives as long as the builder, so an address is never reused).
+    by_address: BTreeMap<(Dir, *const Resolved), [Option<usize>; 2]>,
     /// Class chains by (build-time) name, with the policies selecting the
     /// pods that use them (for the chain's comment).
     classes: BTreeMap<String, BTreeSet<usize>>,
@@ -172,6 +175,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             set_ids: BTreeMap::new(),
             shared: Vec::new(),
             by_resolved: BTreeMap::new(),
+            by_address: BTreeMap::new(),
             classes: BTreeMap::new(),
         }
     }
@@ -455,20 +459,27 @@ impl<'c, 'a> Builder<'c, 'a> {
             // The name this rule gives its set, per family.
             let origins = FAMILIES.map(|f| set_name(&self.policies[pi], dir, ri, f, None));
             let key = (dir, Rc::clone(self.resolved(k)));
-            let ids = match self.by_resolved.get(&key) {
+            // Rules with the same peers share one `Resolved` (see
+            // `resolved`): look it up by address first, by content after.
+            let at = (dir, Rc::as_ptr(&key.1));
+            let ids = match self.by_address.get(&at) {
                 Some(ids) => *ids,
-                None => {
-                    let mut ids = [None, None];
-                    for ((slot, family), origin) in ids.iter_mut().zip(FAMILIES).zip(&origins) {
-                        let ranges = peers::addresses(cluster, &key.1, family);
-                        if !ranges.is_empty() {
-                            *slot = Some(self.share(dir, family, ranges, &origin.0));
+                None => match self.by_resolved.get(&key) {
+                    Some(ids) => *ids,
+                    None => {
+                        let mut ids = [None, None];
+                        for ((slot, family), origin) in ids.iter_mut().zip(FAMILIES).zip(&origins) {
+                            let ranges = peers::addresses(cluster, &key.1, family);
+                            if !ranges.is_empty() {
+                                *slot = Some(self.share(dir, family, ranges, &origin.0));
+                            }
                         }
+                        self.by_resolved.insert(key, ids);
+                        ids
                     }
-                    self.by_resolved.insert(key, ids);
-                    ids
-                }
+                },
             };
+            self.by_address.insert(at, ids);
             for ((id, family), origin) in ids.into_iter().zip(FAMILIES).zip(origins) {
                 let Some(id) = id else { continue };
                 let set = self.use_set(id, origin);
