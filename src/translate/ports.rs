@@ -58,7 +58,11 @@ fn port_number(v: i32) -> Option<u16> {
 }
 
 /// Validate and compile one `ports[i]` entry at field path `path`.
-pub fn compile(p: &NetworkPolicyPort, path: &str, errs: &mut FieldErrors) -> Option<PortSpec> {
+pub fn compile(
+    p: &NetworkPolicyPort,
+    path: &dyn std::fmt::Display,
+    errs: &mut FieldErrors,
+) -> Option<PortSpec> {
     let before = errs.len();
     let proto = match p.protocol.as_deref() {
         None | Some("TCP") => Proto::Tcp,
@@ -155,7 +159,7 @@ mod tests {
     fn port(v: serde_json::Value) -> Result<PortSpec, Vec<(String, String)>> {
         let p: NetworkPolicyPort = serde_json::from_value(v).unwrap();
         let mut errs = FieldErrors::default();
-        compile(&p, "p", &mut errs).ok_or(errs.0)
+        compile(&p, &"p", &mut errs).ok_or(errs.0)
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::validate::FieldErrors;
+use super::validate::{FieldErrors, Path};
 use crate::snapshot::Labels;
 
 /// One compiled requirement; all of a selector's requirements must hold.
@@ -108,7 +108,11 @@ impl Selector {
     /// Validate and compile `sel`; `path` is its field path (e.g.
     /// `spec.podSelector`). Returns `None` (and records why) when the API
     /// server would reject it.
-    pub fn compile(sel: &LabelSelector, path: &str, errs: &mut FieldErrors) -> Option<Selector> {
+    pub fn compile(
+        sel: &LabelSelector,
+        path: &dyn std::fmt::Display,
+        errs: &mut FieldErrors,
+    ) -> Option<Selector> {
         let before = errs.len();
         let mut reqs = Vec::new();
         for (k, v) in sel.match_labels.iter().flatten() {
@@ -117,7 +121,7 @@ impl Selector {
             reqs.push(Requirement::Equals(k.clone(), v.clone()));
         }
         for (i, e) in sel.match_expressions.iter().flatten().enumerate() {
-            let p = format!("{path}.matchExpressions[{i}]");
+            let p = Path::item(path, "matchExpressions", i);
             check_key(&e.key, || format!("{p}.key"), errs);
             for (j, v) in e.values.iter().flatten().enumerate() {
                 check_value(v, || format!("{p}.values[{j}]"), errs);
@@ -175,7 +179,7 @@ mod tests {
     fn sel(v: serde_json::Value) -> Result<Selector, FieldErrors> {
         let ls: LabelSelector = serde_json::from_value(v).unwrap();
         let mut errs = FieldErrors::default();
-        Selector::compile(&ls, "s", &mut errs).ok_or(errs)
+        Selector::compile(&ls, &"s", &mut errs).ok_or(errs)
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {

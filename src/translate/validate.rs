@@ -7,6 +7,7 @@
 //! rules.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicyPeer, NetworkPolicyPort};
 
@@ -31,6 +32,44 @@ impl FieldErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// A field path below `parent` (`<parent>.<name>` or `<parent>.<name>[i]`),
+/// formatted only when an error names it: most policies have none, and
+/// their paths are never written out.
+#[derive(Clone, Copy)]
+pub struct Path<'a> {
+    parent: &'a dyn fmt::Display,
+    name: &'static str,
+    index: Option<usize>,
+}
+
+impl<'a> Path<'a> {
+    pub fn field(parent: &'a dyn fmt::Display, name: &'static str) -> Path<'a> {
+        Path {
+            parent,
+            name,
+            index: None,
+        }
+    }
+
+    pub fn item(parent: &'a dyn fmt::Display, name: &'static str, index: usize) -> Path<'a> {
+        Path {
+            parent,
+            name,
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.parent, self.name)?;
+        match self.index {
+            Some(i) => write!(f, "[{i}]"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -136,13 +175,13 @@ pub fn compile<'a>(p: &'a Policy, warnings: &mut Vec<Warning>) -> Compiled<'a> {
     let mut errs = FieldErrors::default();
     let selector = match &spec.pod_selector {
         None => Some(Selector::everything()),
-        Some(s) => Selector::compile(s, "spec.podSelector", &mut errs),
+        Some(s) => Selector::compile(s, &"spec.podSelector", &mut errs),
     };
     let (isolates_in, isolates_out) = policy_types(p, &mut errs);
     let ingress = spec.ingress.iter().flatten().enumerate();
     let mut ingress_rules: Vec<Rule> = ingress
         .map(|(i, r)| {
-            let path = format!("spec.ingress[{i}]");
+            let path = Path::item(&"spec", "ingress", i);
             rule(
                 r.from.as_deref(),
                 r.ports.as_deref(),
@@ -155,7 +194,7 @@ pub fn compile<'a>(p: &'a Policy, warnings: &mut Vec<Warning>) -> Compiled<'a> {
     let egress = spec.egress.iter().flatten().enumerate();
     let mut egress_rules: Vec<Rule> = egress
         .map(|(i, r)| {
-            let path = format!("spec.egress[{i}]");
+            let path = Path::item(&"spec", "egress", i);
             rule(r.to.as_deref(), r.ports.as_deref(), &path, "to", &mut errs)
         })
         .collect();
@@ -224,8 +263,8 @@ fn policy_types(p: &Policy, errs: &mut FieldErrors) -> (bool, bool) {
 fn rule(
     peers: Option<&[NetworkPolicyPeer]>,
     ports: Option<&[NetworkPolicyPort]>,
-    path: &str,
-    peers_field: &str,
+    path: &Path,
+    peers_field: &'static str,
     errs: &mut FieldErrors,
 ) -> Rule {
     let peers = match peers {
@@ -233,7 +272,7 @@ fn rule(
         Some(list) => Some(
             list.iter()
                 .enumerate()
-                .filter_map(|(i, pr)| peer(pr, &format!("{path}.{peers_field}[{i}]"), errs))
+                .filter_map(|(i, pr)| peer(pr, &Path::item(path, peers_field, i), errs))
                 .collect(),
         ),
     };
@@ -241,12 +280,12 @@ fn rule(
         .unwrap_or_default()
         .iter()
         .enumerate()
-        .filter_map(|(i, pt)| ports::compile(pt, &format!("{path}.ports[{i}]"), errs))
+        .filter_map(|(i, pt)| ports::compile(pt, &Path::item(path, "ports", i), errs))
         .collect();
     Rule { peers, ports }
 }
 
-fn peer(p: &NetworkPolicyPeer, path: &str, errs: &mut FieldErrors) -> Option<Peer> {
+fn peer(p: &NetworkPolicyPeer, path: &Path, errs: &mut FieldErrors) -> Option<Peer> {
     match (&p.ip_block, &p.pod_selector, &p.namespace_selector) {
         (None, None, None) => {
             errs.push(
@@ -262,15 +301,15 @@ fn peer(p: &NetworkPolicyPeer, path: &str, errs: &mut FieldErrors) -> Option<Pee
             );
             None
         }
-        (Some(b), None, None) => ip_block(b, &format!("{path}.ipBlock"), errs),
+        (Some(b), None, None) => ip_block(b, &Path::field(path, "ipBlock"), errs),
         (None, pods, ns) => {
             let pods = match pods {
                 None => Some(Selector::everything()),
-                Some(s) => Selector::compile(s, &format!("{path}.podSelector"), errs),
+                Some(s) => Selector::compile(s, &Path::field(path, "podSelector"), errs),
             };
             let ns = match ns {
                 None => Some(NsScope::Own),
-                Some(s) => Selector::compile(s, &format!("{path}.namespaceSelector"), errs)
+                Some(s) => Selector::compile(s, &Path::field(path, "namespaceSelector"), errs)
                     .map(NsScope::Matching),
             };
             Some(Peer::Pods {
@@ -281,7 +320,7 @@ fn peer(p: &NetworkPolicyPeer, path: &str, errs: &mut FieldErrors) -> Option<Pee
     }
 }
 
-fn ip_block(b: &IPBlock, path: &str, errs: &mut FieldErrors) -> Option<Peer> {
+fn ip_block(b: &IPBlock, path: &Path, errs: &mut FieldErrors) -> Option<Peer> {
     let cidr = match cidr::parse(&b.cidr) {
         Ok(c) => c,
         Err(e) => {
