@@ -105,6 +105,7 @@ impl Writer {
     }
 
     /// An attribute header: length (header included) and type.
+    #[inline]
     fn attr_header(&mut self, len: usize, ty: u16) {
         let [l0, l1] = (len as u16).to_ne_bytes();
         let [t0, t1] = ty.to_ne_bytes();
@@ -125,6 +126,7 @@ impl Writer {
         self.pad();
     }
 
+    #[inline]
     pub fn attr_be32(&mut self, ty: u16, v: u32) {
         // Header and a 4-byte payload: always aligned.
         self.attr_header(NLA_HDRLEN + 4, ty);
@@ -285,6 +287,7 @@ impl Key {
 
     /// Append the key's bytes: one store of a 4 or 16 byte value (both
     /// multiples of 4: no padding).
+    #[inline]
     fn put(&self, w: &mut Writer) {
         if self.len == 4 {
             w.buf.extend_from_slice(&(self.value as u32).to_be_bytes());
@@ -294,6 +297,7 @@ impl Key {
     }
 
     /// `NFTA_DATA_VALUE` with the key.
+    #[inline]
     fn write_value(&self, w: &mut Writer) {
         w.attr_header(NLA_HDRLEN + self.byte_len(), sys::NFTA_DATA_VALUE);
         self.put(w);
@@ -310,6 +314,7 @@ pub struct Elem<'a> {
 }
 
 /// Append one `NFTA_LIST_ELEM` to the open element list.
+#[inline]
 fn elem(w: &mut Writer, e: &Elem<'_>) {
     if e.jump.is_none() {
         set_elem(w, e);
@@ -342,6 +347,7 @@ fn nested_elem(w: &mut Writer, e: &Elem<'_>) {
 /// [`nested_elem`] writes, without going back to patch lengths (there are
 /// tens of thousands per batch): `LIST_ELEM { [FLAGS be32,] KEY { VALUE
 /// key } }`, every length known up front.
+#[inline]
 fn set_elem(w: &mut Writer, e: &Elem<'_>) {
     let key_len = e.key.byte_len();
     let flags_len = if e.flags != 0 { NLA_HDRLEN + 4 } else { 0 };
@@ -409,23 +415,30 @@ impl<'a> ElemMessages<'a> {
         }
     }
 
-    /// Append one element.
+    /// Append one element (inlined into the callers' loops: there are tens
+    /// of thousands per batch).
+    #[inline]
     pub fn push(&mut self, w: &mut Writer, e: &Elem<'_>) {
-        let (s, list, taken) = match self.open {
-            Some(open) => open,
-            None => self.begin(w),
+        let Some((s, list, taken)) = self.open else {
+            return self.push_first(w, e);
         };
         let before = w.buf.len();
         elem(w, e);
         if taken > 0 && w.buf.len() - s > MAX_ELEM_MSG_BYTES {
             // Too long: this element starts the next message.
             w.buf.truncate(before);
-            self.open = Some((s, list, taken));
             self.end(w);
-            self.open = None;
-            return self.push(w, e);
+            return self.push_first(w, e);
         }
         self.open = Some((s, list, taken + 1));
+    }
+
+    /// Open a message and append its first element.
+    #[cold]
+    fn push_first(&mut self, w: &mut Writer, e: &Elem<'_>) {
+        let (s, list, _) = self.begin(w);
+        elem(w, e);
+        self.open = Some((s, list, 1));
     }
 
     /// Close the last message; returns how many messages were written (none
