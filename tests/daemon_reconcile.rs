@@ -151,6 +151,15 @@ async fn settle() {
     }
 }
 
+/// Settle until `done` holds: commits run on the blocking pool in real time,
+/// which a loaded machine can delay past one `settle` (bounded: 5 s).
+async fn settle_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() && std::time::Instant::now() < deadline {
+        settle().await;
+    }
+}
+
 /// Advance the paused clock in small steps, letting tasks run in between.
 async fn run_for(d: Duration) {
     run_in_steps(d, Duration::from_millis(5)).await
@@ -172,6 +181,7 @@ fn chains(rs: &RuleSet) -> Vec<String> {
 async fn a_burst_of_changes_makes_one_sync_after_the_quiet_time() {
     let l = start(timing());
     run_for(Duration::from_millis(10)).await;
+    settle_until(|| l.fake.commit_count() >= 1).await;
     assert_eq!(l.fake.commit_count(), 1, "the start-up sync commits");
     let reads = l.source.reads();
     // Ten changes, 20 ms apart: each one restarts the 100 ms quiet time.
@@ -184,6 +194,7 @@ async fn a_burst_of_changes_makes_one_sync_after_the_quiet_time() {
     assert_eq!(l.source.reads(), reads, "no sync during the burst");
     run_for(Duration::from_millis(150)).await;
     assert_eq!(l.source.reads(), reads + 1, "exactly one sync after it");
+    settle_until(|| l.fake.commit_count() >= 2).await;
     assert_eq!(l.fake.commit_count(), 2);
     assert_eq!(chains(&l.fake.last().unwrap()), ["pod-a", "pod-b"]);
     l.stop.send(true).unwrap();
@@ -218,6 +229,7 @@ async fn constant_churn_still_syncs_within_the_maximum_delay() {
 async fn an_unchanged_ruleset_is_not_committed_again() {
     let l = start(timing());
     run_for(Duration::from_millis(10)).await;
+    settle_until(|| l.fake.commit_count() >= 1).await;
     assert_eq!(l.fake.commit_count(), 1);
     l.trigger.notify_one();
     run_for(Duration::from_millis(300)).await;
@@ -289,10 +301,12 @@ async fn the_periodic_resync_commits_even_an_unchanged_ruleset() {
     t.resync = Some(Duration::from_secs(60));
     let l = start(t);
     run_for(Duration::from_millis(10)).await;
+    settle_until(|| l.fake.commit_count() >= 1).await;
     assert_eq!(l.fake.commit_count(), 1);
     run_in_steps(Duration::from_secs(59), Duration::from_millis(500)).await;
     assert_eq!(l.fake.commit_count(), 1, "nothing before the period");
     run_in_steps(Duration::from_secs(2), Duration::from_millis(500)).await;
+    settle_until(|| l.fake.commit_count() >= 2).await;
     assert_eq!(l.fake.commit_count(), 2, "re-committed at the period");
     let commits = l.fake.commits();
     assert_eq!(commits[0], commits[1]);
