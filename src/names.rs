@@ -59,10 +59,6 @@ pub fn short_hash(bytes: &[u8], digits: usize) -> String {
 
 /// Keep `[a-z0-9_-]`, map everything else (dots, slashes, upper case) to `_`
 /// or its lower-case form, so the result is a valid nft identifier part.
-pub fn sanitize(part: &str) -> String {
-    part.chars().map(sanitize_char).collect()
-}
-
 fn sanitize_char(c: char) -> char {
     match c {
         'a'..='z' | '0'..='9' | '-' | '_' => c,
@@ -71,8 +67,9 @@ fn sanitize_char(c: char) -> char {
     }
 }
 
-/// `prefix-<readable>-<hash>`: the readable part is `sanitize(readable)` cut so
-/// the whole name fits in `MAX_NAME`; the 10-digit hash is over `identity`
+/// `prefix-<readable>-<hash>`: the readable part is `readable` with every
+/// character through `sanitize_char`, cut so the whole name fits in
+/// `MAX_NAME`; the 10-digit hash is over `identity`
 /// (the full, uncut identity of the object), so two objects never share a
 /// name because of the cut.
 pub fn object_name(prefix: &str, readable: &str, identity: &str) -> String {
@@ -111,8 +108,8 @@ pub fn object_name_fmt(
     out
 }
 
-/// Appends `sanitize` of what is written, at most `room` bytes (sanitized
-/// text is ASCII: one byte per character).
+/// Appends what is written, through `sanitize_char`, at most `room` bytes
+/// (sanitized text is ASCII: one byte per character).
 struct Sanitized<'a> {
     out: &'a mut String,
     room: usize,

@@ -20,7 +20,7 @@ use super::cidr;
 use super::index::{Cluster, FAMILIES};
 use super::peers::{self, NamedIndex, Resolved};
 use super::ports::{self, PortMatch};
-use super::validate::{Compiled, Dir, NsScope, Peer};
+use super::validate::{Compiled, Dir, Peer};
 use crate::model::{
     AddrField, AddrSet, BaseChain, Chain, ChainPolicy, CtStates, Family, Hook, Match, Proto, Rule,
     RuleSet, Verdict, VerdictMap,
@@ -430,15 +430,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             let c = &policies[pi];
             let peers = c.rules(dir)[ri].peers.as_deref().unwrap_or_default();
             let ns = c.policy.namespace.as_str();
-            let own = peers.iter().any(|p| {
-                matches!(
-                    p,
-                    Peer::Pods {
-                        ns: NsScope::Own,
-                        ..
-                    }
-                )
-            });
+            let own = peers.iter().any(Peer::draws_from_own_namespace);
             let r = by_peers
                 .entry((peers, own.then_some(ns)))
                 .or_insert_with(|| Rc::new(peers::resolve(cluster, ns, peers)));
@@ -455,9 +447,11 @@ impl<'c, 'a> Builder<'c, 'a> {
         if self.policies[pi].rules(dir)[ri].peers.is_none() {
             v.push(None);
         } else {
-            let cluster = self.cluster;
-            // The name this rule gives its set, per family.
-            let origins = FAMILIES.map(|f| set_name(&self.policies[pi], dir, ri, f, None));
+            let (cluster, policies) = (self.cluster, self.policies);
+            // The name this rule gives its set, per family: formatted only
+            // for a family that has addresses.
+            let origin = |family| set_name(&policies[pi], dir, ri, family, None);
+            let mut origins: [Option<(String, String)>; 2] = [None, None];
             let key = (dir, Rc::clone(self.resolved(k)));
             // Rules with the same peers share one `Resolved` (see
             // `resolved`): look it up by address first, by content after.
@@ -468,10 +462,11 @@ impl<'c, 'a> Builder<'c, 'a> {
                     Some(ids) => *ids,
                     None => {
                         let mut ids = [None, None];
-                        for ((slot, family), origin) in ids.iter_mut().zip(FAMILIES).zip(&origins) {
+                        for ((slot, family), o) in ids.iter_mut().zip(FAMILIES).zip(&mut origins) {
                             let ranges = peers::addresses(cluster, &key.1, family);
                             if !ranges.is_empty() {
-                                *slot = Some(self.share(dir, family, ranges, &origin.0));
+                                let name = &o.get_or_insert_with(|| origin(family)).0;
+                                *slot = Some(self.share(dir, family, ranges, name));
                             }
                         }
                         self.by_resolved.insert(key, ids);
@@ -480,9 +475,9 @@ impl<'c, 'a> Builder<'c, 'a> {
                 },
             };
             self.by_address.insert(at, ids);
-            for ((id, family), origin) in ids.into_iter().zip(FAMILIES).zip(origins) {
+            for ((id, family), o) in ids.into_iter().zip(FAMILIES).zip(origins) {
                 let Some(id) = id else { continue };
-                let set = self.use_set(id, origin);
+                let set = self.use_set(id, o.unwrap_or_else(|| origin(family)));
                 // `ip saddr @<set>` / `ip6 daddr @<set>`
                 v.push(Some(Match::addr_in(peer_field(dir), family, set)));
             }

@@ -15,7 +15,7 @@ use std::ops::Range as IdxRange;
 use super::cidr::{self, Range};
 use super::selector::{Anchor, Selector};
 use crate::model::Family;
-use crate::snapshot::{Labels, Pod, Snapshot};
+use crate::snapshot::{ContainerPort, Labels, Pod, Snapshot};
 
 /// A small, fast, deterministic hasher for the label index (keys are short
 /// strings; the maps are only looked up, never iterated).
@@ -71,7 +71,7 @@ pub struct Cluster<'a> {
     ips: [OnceCell<Vec<(u128, u32)>>; 2],
     /// Every named container port of the peer pods, by pod: one pass over
     /// the pods, then each port name's look-ups scan this flat list.
-    named_ports: OnceCell<Vec<NamedPort<'a>>>,
+    named_ports: OnceCell<Vec<(u32, &'a ContainerPort)>>,
     /// Memo of pod selector matches: policies repeat selectors (the same
     /// peers in many policies, or one template in many namespaces).
     matched: RefCell<Matched>,
@@ -85,16 +85,6 @@ struct Matched {
     /// `per_ns[selector][namespace]`: the namespace's pods matching the
     /// selector, ascending, once computed.
     per_ns: Vec<Vec<Option<Box<[u32]>>>>,
-}
-
-/// A named container port of a peer pod (see `ports::is_named`).
-#[derive(Debug, Clone, Copy)]
-pub struct NamedPort<'a> {
-    pub pod: u32,
-    pub name: &'a str,
-    /// `protocol` as written (empty: TCP).
-    pub protocol: &'a str,
-    pub port: u16,
 }
 
 /// Index of a family in per-family arrays.
@@ -263,20 +253,14 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    /// Every named container port with a number of every peer pod,
+    /// `(pod, port)` of every named container port of every peer pod,
     /// ascending by pod.
-    pub fn named_ports(&self) -> &[NamedPort<'a>] {
+    pub fn named_ports(&self) -> &[(u32, &'a ContainerPort)] {
         self.named_ports.get_or_init(|| {
             let mut v = Vec::new();
             for (i, p) in self.pods.iter().enumerate() {
-                v.extend(p.ports.iter().filter(|cp| cp.port != 0).filter_map(|cp| {
-                    Some(NamedPort {
-                        pod: i as u32,
-                        name: cp.name.as_deref()?,
-                        protocol: &cp.protocol,
-                        port: cp.port,
-                    })
-                }));
+                let named = p.ports.iter().filter(|cp| cp.name.is_some());
+                v.extend(named.map(|cp| (i as u32, cp)));
             }
             v
         })

@@ -99,15 +99,15 @@ impl NamedIndex {
         let named = cluster
             .named_ports()
             .iter()
-            .filter(|np| np.name == name && ports::is_proto(np.protocol, proto));
-        for np in named {
+            .filter(|(_, cp)| ports::is_named(cp, name, proto));
+        for &(pod, cp) in named {
             // Close the pods before this one (they resolve nothing more).
-            while offsets.len() <= np.pod as usize {
+            while offsets.len() <= pod as usize {
                 offsets.push(ports.len() as u32);
             }
-            let start = offsets[np.pod as usize] as usize;
-            if !ports[start..].contains(&np.port) {
-                ports.push(np.port);
+            let start = offsets[pod as usize] as usize;
+            if !ports[start..].contains(&cp.port) {
+                ports.push(cp.port);
                 ports[start..].sort_unstable();
             }
         }

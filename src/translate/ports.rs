@@ -128,13 +128,10 @@ pub fn compile(
 /// Whether container port `cp` is `name` with protocol `proto` (an empty
 /// protocol is TCP) and a usable number.
 pub fn is_named(cp: &ContainerPort, name: &str, proto: Proto) -> bool {
-    cp.port != 0 && cp.name.as_deref() == Some(name) && is_proto(&cp.protocol, proto)
-}
-
-/// Whether a container port's `protocol` as written is `proto` (an empty
-/// protocol is TCP).
-pub fn is_proto(written: &str, proto: Proto) -> bool {
-    written == proto_name(proto) || (written.is_empty() && proto == Proto::Tcp)
+    let p = cp.protocol.as_str();
+    cp.port != 0
+        && cp.name.as_deref() == Some(name)
+        && (p == proto_name(proto) || (p.is_empty() && proto == Proto::Tcp))
 }
 
 /// The port numbers `name`/`proto` resolves to on `pod` (containers and init

@@ -108,6 +108,20 @@ pub enum Peer {
     Block { family: Family, ranges: Vec<Range> },
 }
 
+impl Peer {
+    /// Whether the peer's pods come from the policy's own namespace (its
+    /// resolution depends on that namespace).
+    pub fn draws_from_own_namespace(&self) -> bool {
+        matches!(
+            self,
+            Peer::Pods {
+                ns: NsScope::Own,
+                ..
+            }
+        )
+    }
+}
+
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
